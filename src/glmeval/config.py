@@ -1,0 +1,192 @@
+"""Configuration: schema validation with actionable messages, cross-references, the job grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from glmeval.models import FAMILIES_WITH_CLS
+from glmeval.probes.run import PROBE_INPUTS
+
+PROBE_TASK_KINDS = {"ridge": {"regression"}, "logistic": {"binary"}}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and what is allowed."""
+
+
+def _location(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _explain(error: jsonschema.ValidationError, root: dict) -> str:
+    """One actionable line for a schema violation: the key, the problem, the allowed values."""
+    where = _location(error.absolute_path)
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return f"{where}: unknown key(s) {extra}; allowed keys: {allowed}"
+    if error.validator in ("enum", "const"):
+        allowed = schema.get("enum", [schema.get("const")])
+        return f"{where}: {error.instance!r} is not allowed; allowed values: {allowed}"
+    if error.validator == "oneOf":
+        forms = []
+        for option in schema["oneOf"]:
+            if "$ref" in option:
+                option = root["$defs"][option["$ref"].rsplit("/", 1)[-1]]
+            forms.append(option.get("enum") or option.get("required") or option.get("type"))
+        return f"{where}: {error.instance!r} matches none of the allowed forms: {forms}"
+    return f"{where}: {error.message}"
+
+
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a oneOf failure inside one clearly intended branch, report that branch's problem."""
+    if error.validator == "oneOf" and error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        if best.validator == "additionalProperties" or best.absolute_path != error.absolute_path:
+            return _deepest(best)
+    return error
+
+
+def schema_errors(config: dict, schema: dict) -> list[str]:
+    """Every schema violation of `config`, each explained on one line."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    return [_explain(_deepest(e), schema) for e in errors]
+
+
+def reference_errors(config: dict) -> list[str]:
+    """Names used but not defined, and probe/task/model combinations that cannot work."""
+    errors = []
+    models, probes = config["models"], config["probes"]
+    for task_name, task in config["tasks"].items():
+        for key, defined in (("models", models), ("probes", probes)):
+            for name in task[key]:
+                if name not in defined:
+                    errors.append(
+                        f"tasks.{task_name}.{key}: {name!r} is not defined; "
+                        f"defined {key}: {sorted(defined)}"
+                    )
+        for name in task["probes"]:
+            kinds = PROBE_TASK_KINDS.get(probes.get(name, {}).get("type"))
+            if kinds and task["kind"] not in kinds:
+                errors.append(
+                    f"tasks.{task_name}.probes: {name!r} is a {probes[name]['type']} probe, "
+                    f"which needs a {'/'.join(sorted(kinds))} task; this task is {task['kind']}"
+                )
+        if "source" in task and "table" in task["source"] and "targets" not in task:
+            errors.append(f"tasks.{task_name}: a table source needs 'targets' (column names)")
+    for probe_name, probe in probes.items():
+        for name in probe.get("models", []):
+            if name not in models:
+                errors.append(
+                    f"probes.{probe_name}.models: {name!r} is not defined; "
+                    f"defined models: {sorted(models)}"
+                )
+    for model_name, model in models.items():
+        layers = model.get("probe_layers", "last")
+        n_layers = model.get("n_layers", 0)
+        if isinstance(layers, list) and max(layers) > n_layers:
+            errors.append(
+                f"models.{model_name}.probe_layers: {max(layers)} is beyond the last layer; "
+                f"allowed: 0..{n_layers}"
+            )
+    return errors
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate `config` (filling schema defaults in place); raise ConfigError listing all faults."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = schema_errors(config, schema)
+    if not errors:
+        from snakemake.utils import validate  # fills the schema's defaults into config
+
+        validate(config, str(schema_path), set_default=True)
+        errors = reference_errors(config)
+    if errors:
+        raise ConfigError(
+            "invalid configuration:\n  - " + "\n  - ".join(errors) + "\nNo job was started."
+        )
+    return config
+
+
+def load_config(path: str | Path, schema_path: str | Path) -> dict:
+    return validate_config(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
+
+
+def probe_layers(model: dict) -> list[int]:
+    n_layers = model.get("n_layers", 0)
+    spec = model.get("probe_layers", "last")
+    if spec == "last":
+        return [n_layers]
+    if spec == "all":
+        return list(range(n_layers + 1))
+    return sorted(spec)
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    task: str
+    model: str
+    representation: str
+    layer: int
+    probe: str
+    seed: int
+
+    @property
+    def metrics_path(self) -> str:
+        return (
+            f"results/probes/{self.task}/{self.model}/{self.representation}/L{self.layer}/"
+            f"{self.probe}/seed{self.seed}/metrics.json"
+        )
+
+
+def representations(config: dict, model_name: str, probe_name: str) -> list[str]:
+    """Representations of `model_name` that probe `probe_name` consumes and the config enables."""
+    probe = config["probes"][probe_name]
+    if model_name not in probe.get("models", config["models"]):
+        return []
+    has_cls = FAMILIES_WITH_CLS[config["models"][model_name]["family"]]
+    return [
+        rep
+        for rep in config.get("representations", ["cls", "mean", "tokens"])
+        if rep in PROBE_INPUTS[probe["type"]] and (rep != "cls" or has_cls)
+    ]
+
+
+def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
+    """Every task × model × representation × layer × probe × seed the config asks for."""
+    jobs = []
+    for task_name, task_cfg in config["tasks"].items():
+        if task is not None and task_name != task:
+            continue
+        for model_name in task_cfg["models"]:
+            for probe_name in task_cfg["probes"]:
+                for rep in representations(config, model_name, probe_name):
+                    for layer in probe_layers(config["models"][model_name]):
+                        if rep == "cls" and layer == 0:  # the same vector for every sequence
+                            continue
+                        for seed in config.get("seeds", [0]):
+                            jobs.append(
+                                ProbeJob(task_name, model_name, rep, layer, probe_name, seed)
+                            )
+    return jobs
+
+
+def token_layers(config: dict, model: str, task: str) -> list[int]:
+    """Layers whose token-level matrices some configured probe of `task` reads."""
+    jobs = probe_jobs(config, task)
+    return sorted({j.layer for j in jobs if j.model == model and j.representation == "tokens"})
+
+
+def resolve_device(device: str) -> str:
+    """'auto' becomes 'cuda' where a GPU is visible, else 'cpu'."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

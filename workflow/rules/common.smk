@@ -1,0 +1,72 @@
+from pathlib import Path
+
+from glmeval import config as glm_config
+from glmeval.data.tasks import SPLITS
+
+glm_config.validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+
+TASKS = list(config["tasks"])
+PROBE_JOBS = glm_config.probe_jobs(config)
+TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
+    "results/tables/probe_metrics.csv"
+]
+FIGURES = [f"results/figures/{task}.{ext}" for task in TASKS for ext in ("png", "pdf")]
+EMBEDDINGS = sorted(
+    {f"results/embeddings/{j.model}/{j.task}/{split}" for j in PROBE_JOBS for split in SPLITS}
+)
+BASELINE_MODELS = [m for m, spec in config["models"].items() if spec["family"] == "onehot"]
+
+
+wildcard_constraints:
+    task=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    model=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    split="|".join(SPLITS),
+    representation="cls|mean|tokens",
+    layer=r"\d+",
+    probe=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    seed=r"\d+",
+
+
+def device():
+    return glm_config.resolve_device(config["device"])
+
+
+def task_config(wildcards):
+    return config["tasks"][wildcards.task]
+
+
+def model_config(wildcards):
+    return config["models"][wildcards.model]
+
+
+def probe_config(wildcards):
+    return config["probes"][wildcards.probe]
+
+
+def token_layers(wildcards):
+    return glm_config.token_layers(config, wildcards.model, wildcards.task)
+
+
+def task_source_files(wildcards):
+    source = config["tasks"][wildcards.task]["source"]
+    return [source["table"]] if "table" in source else []
+
+
+def model_dir(model):
+    """Where a model's checkpoint lives: its local path, or the resolved snapshot."""
+    source = config["models"][model].get("source", {})
+    if "path" in source:
+        return source["path"]
+    return f"resources/models/{model}" if source else None
+
+
+def embedding_inputs(wildcards):
+    inputs = {"split": f"resources/data/{wildcards.task}/{wildcards.split}.parquet"}
+    weights = model_dir(wildcards.model)
+    if weights:
+        inputs["model"] = weights
+    return inputs
+
+
+def task_metrics(wildcards):
+    return [j.metrics_path for j in PROBE_JOBS if j.task == wildcards.task]

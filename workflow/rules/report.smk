@@ -1,0 +1,43 @@
+rule task_table:
+    input:
+        task_metrics,
+    output:
+        "results/tables/{task}.csv",
+    log:
+        "logs/task_table/{task}.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    script:
+        "../scripts/task_table.py"
+
+
+rule probe_metrics:
+    input:
+        expand("results/tables/{task}.csv", task=TASKS),
+    output:
+        "results/tables/probe_metrics.csv",
+    log:
+        "logs/probe_metrics.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    script:
+        "../scripts/probe_metrics.py"
+
+
+rule task_figure:
+    input:
+        "results/tables/{task}.csv",
+    output:
+        png="results/figures/{task}.png",
+        pdf="results/figures/{task}.pdf",
+    log:
+        "logs/task_figure/{task}.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        baseline_models=BASELINE_MODELS,
+    script:
+        "../scripts/task_figure.py"

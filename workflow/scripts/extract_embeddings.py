@@ -1,0 +1,24 @@
+import sys
+
+import pandas as pd
+
+from glmeval.embed import extract
+from glmeval.io import sha256_of
+from glmeval.models import load_embedder
+
+sys.stderr = open(snakemake.log[0], "w")
+model = snakemake.params.model
+embedder = load_embedder(
+    snakemake.wildcards.model,
+    model,
+    snakemake.input.get("model"),
+    device=snakemake.params.device,
+)
+extract(
+    embedder,
+    pd.read_parquet(snakemake.input.split)["sequence"].tolist(),
+    snakemake.output[0],
+    token_layers=snakemake.params.token_layers,
+    batch_size=model["batch_size"],
+    meta={"source": model.get("source"), "input_sha256": sha256_of(snakemake.input.split)},
+)

@@ -1,0 +1,22 @@
+import sys
+from pathlib import Path
+
+import torch
+
+from glmeval.data.tasks import SPLITS
+from glmeval.probes.run import run_probe
+
+sys.stderr = open(snakemake.log[0], "w")
+torch.set_num_threads(snakemake.threads)
+wc = snakemake.wildcards
+run_probe(
+    Path(snakemake.input.task).parent,
+    dict(zip(SPLITS, snakemake.input.embeddings)),
+    snakemake.params.probe,
+    wc.representation,
+    int(wc.layer),
+    int(wc.seed),
+    Path(snakemake.output.metrics).parent,
+    context={"task": wc.task, "model": wc.model, "probe": wc.probe},
+    device=snakemake.params.device,
+)
