@@ -12,9 +12,15 @@ TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
 ]
 FIGURES = [f"results/figures/{task}.{ext}" for task in TASKS for ext in ("png", "pdf")]
 EMBEDDINGS = sorted(
-    {f"results/embeddings/{j.model}/{j.task}/{split}" for j in PROBE_JOBS for split in SPLITS}
+    {
+        f"results/embeddings/{j.model}/{j.task}/{split}"
+        for j in PROBE_JOBS
+        for split in SPLITS
+    }
 )
-BASELINE_MODELS = [m for m, spec in config["models"].items() if spec["family"] == "onehot"]
+BASELINE_MODELS = [
+    m for m, spec in config["models"].items() if spec["family"] == "onehot"
+]
 
 
 wildcard_constraints:

@@ -1,9 +1,7 @@
 rule train_probe:
     input:
         task="resources/data/{task}/task.json",
-        embeddings=expand(
-            "results/embeddings/{{model}}/{{task}}/{split}", split=SPLITS
-        ),
+        embeddings=expand("results/embeddings/{{model}}/{{task}}/{split}", split=SPLITS),
     output:
         metrics="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}/metrics.json",
         predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}/predictions.parquet",

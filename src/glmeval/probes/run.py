@@ -48,6 +48,7 @@ def _fit_predict(probe: dict, kind: str, x: dict, y: dict, seed: int, device: st
     if probe["type"] == "logistic":
         return linear.logistic(x["train"], y["train"], x["test"], probe["alpha"], seed), []
     n_out, width = y["train"].shape[1], probe["width"]
+    torch.manual_seed(seed)  # the initial weights are part of the replicate
     if probe["type"] == "rep_mlp":
         model = RepMLP(int(np.prod(x["train"].shape[1:])), n_out, width, probe["bn_momentum"])
     else:
