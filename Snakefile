@@ -6,7 +6,7 @@ min_version("9.0")
 # --configfile replaces, not merges with, the paper's configuration.
 if not config:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

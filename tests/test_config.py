@@ -1,0 +1,71 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from glmeval.config import ConfigError, load_config, probe_jobs, token_layers, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+@pytest.fixture
+def demo():
+    return yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+
+
+def test_shipped_configs_are_valid():
+    for name in ("demo.yaml", "config.yaml"):
+        config = load_config(REPO / "config" / name, SCHEMA)
+        assert config["seeds"] and all("batch_size" in p for p in config["probes"].values())
+
+
+def test_grid_of_demo(demo):
+    config = validate_config(demo, SCHEMA)
+    jobs = probe_jobs(config, "motif_activity")
+    onehot = {(j.representation, j.probe) for j in jobs if j.model == "onehot"}
+    assert onehot == {("mean", "ridge"), ("mean", "rep_mlp"), ("tokens", "rep_cnn")}
+    nt = [j for j in jobs if j.model == "tiny_nt"]
+    assert {j.layer for j in nt} == {0, 1, 2}  # probe_layers: all
+    assert not [j for j in nt if j.representation == "cls" and j.layer == 0]
+    assert not [j for j in jobs if j.model == "tiny_mistral" and j.representation == "cls"]
+    assert token_layers(config, "tiny_nt", "motif_activity") == [0, 1, 2]
+    assert token_layers(config, "tiny_mistral", "motif_activity") == [2]
+
+
+def _error(config) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, SCHEMA)
+    return str(info.value)
+
+
+def test_unknown_key_names_key_and_allowed(demo):
+    demo["probes"]["rep_cnn"]["widht"] = 2
+    message = _error(demo)
+    assert "probes.rep_cnn: unknown key(s) ['widht']" in message and "'width'" in message
+
+
+def test_wrong_type_and_enum(demo):
+    bad = copy.deepcopy(demo)
+    bad["seeds"] = "0"
+    assert "seeds: '0' is not of type 'array'" in _error(bad)
+    demo["tasks"]["motif_grammar"]["kind"] = "classification"
+    assert "allowed values: ['regression', 'binary']" in _error(demo)
+
+
+def test_undefined_references_name_allowed_values(demo):
+    demo["tasks"]["motif_activity"]["models"].append("dnabert2")
+    demo["tasks"]["motif_grammar"]["probes"].append("chip_cnn")
+    message = _error(demo)
+    assert "tasks.motif_activity.models: 'dnabert2' is not defined; defined models: " in message
+    assert "'onehot', 'tiny_mistral', 'tiny_nt'" in message
+    assert "tasks.motif_grammar.probes: 'chip_cnn' is not defined" in message
+
+
+def test_probe_kind_mismatch_and_layers(demo):
+    demo["tasks"]["motif_grammar"]["probes"].append("ridge")
+    demo["models"]["tiny_nt"]["probe_layers"] = [1, 5]
+    message = _error(demo)
+    assert "'ridge' is a ridge probe, which needs a regression task" in message
+    assert "models.tiny_nt.probe_layers: 5 is beyond the last layer; allowed: 0..2" in message
