@@ -69,3 +69,14 @@ def test_probe_kind_mismatch_and_layers(demo):
     message = _error(demo)
     assert "'ridge' is a ridge probe, which needs a regression task" in message
     assert "models.tiny_nt.probe_layers: 5 is beyond the last layer; allowed: 0..2" in message
+
+
+def test_cli_check(tmp_path, capsys, demo):
+    from glmeval.cli import main
+
+    assert main(["check", str(REPO / "config" / "demo.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+    demo["models"]["onehot"]["layers"] = 1
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(demo))
+    assert main(["check", str(tmp_path / "bad.yaml"), "--schema", str(SCHEMA)]) == 1
+    assert "models.onehot: unknown key(s) ['layers']" in capsys.readouterr().err
