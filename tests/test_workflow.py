@@ -48,7 +48,7 @@ def test_bad_config_stops_before_any_job(tmp_path):
                        "--directory", str(tmp_path))
     assert result.returncode != 0
     assert "tasks.motif_activity.probes: 'cnn_typo' is not defined" in result.stderr
-    assert "defined probes: ['logistic', 'rep_cnn', 'rep_mlp', 'ridge']" in result.stderr
+    assert "defined probes: ['logistic', 'rep_cnn', 'rep_cnn_binary', 'rep_mlp', 'ridge']" in result.stderr
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 
 
@@ -75,7 +75,8 @@ def test_demo_table_has_every_configured_row(demo_run):
 
 def test_demo_onehot_cnn_learns_the_planted_answer(demo_run):
     table = pd.read_csv(demo_run / "results" / "tables" / "probe_metrics.csv")
-    cnn = table[(table["model"] == "onehot") & (table["probe"] == "rep_cnn")].set_index(["task", "metric"])["value"]
+    onehot = table[(table["model"] == "onehot") & table["probe"].str.startswith("rep_cnn")]
+    cnn = onehot.set_index(["task", "metric"])["value"]
     assert cnn["motif_activity", "pearson"] > 0.5
     assert cnn["motif_grammar", "auroc"] > 0.8
     composition = table[(table["model"] == "onehot") & (table["probe"] == "logistic")]
