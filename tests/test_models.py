@@ -63,6 +63,9 @@ def test_onehot_family():
     assert states.shape == (1, 2, 5, 4)
     np.testing.assert_array_equal(states[0, 0, 4].numpy(), np.full(4, 0.25))
     assert states[0, 1, 2:].abs().sum() == 0 and mask[1].tolist() == [True, True, False, False, False]
+    np.testing.assert_array_equal(states[0, 0, :4].numpy(), np.eye(4))  # A, C, G, T order
+    default, _ = OneHotEmbedder().hidden_states(OneHotEmbedder().encode(["N"]))
+    assert default.abs().sum() == 0  # N is all zeros by default
 
 
 def test_real_mistral_dna_checkpoint(shared):

@@ -9,7 +9,7 @@ import numpy as np
 
 ALPHABET = "ACGT"
 _INVALID = re.compile(r"[^ACGTN]")
-_LOOKUP = np.full(256, 4, dtype=np.int8)
+_LOOKUP = np.full(256, 4, dtype=np.uint8)
 for _i, _base in enumerate(ALPHABET):
     _LOOKUP[ord(_base)] = _i
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
@@ -30,20 +30,9 @@ def check_sequences(seqs: Sequence[str], ids: Sequence[str], where: str) -> None
             )
 
 
-def one_hot(seqs: Sequence[str], length: int | None = None, n_value: float = 0.0) -> np.ndarray:
-    """One-hot encode to (N, length, 4) float32 in A, C, G, T order.
-
-    N is encoded as `n_value` in all four channels (0.0: all zeros, as the paper's archive stores
-    it; 0.25: uniform). Sequences shorter than `length` are zero-padded on the right.
-    """
-    length = max(map(len, seqs), default=0) if length is None else length
-    out = np.zeros((len(seqs), length, 4), dtype=np.float32)
-    for row, seq in enumerate(seqs):
-        codes = _LOOKUP[np.frombuffer(seq[:length].encode("ascii"), dtype=np.uint8)]
-        known = codes < 4
-        out[row, np.flatnonzero(known), codes[known]] = 1.0
-        out[row, np.flatnonzero(~known)] = n_value
-    return out
+def base_codes(seq: str) -> np.ndarray:
+    """Integer codes of `seq`: A, C, G, T = 0..3; anything else (N) = 4."""
+    return _LOOKUP[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
 
 
 def reverse_complement(seq: str) -> str:

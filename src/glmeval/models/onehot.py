@@ -7,12 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from glmeval.data.sequence import base_codes
 from glmeval.models.base import Encoded, padding_mask
-
-_CODES = np.full(256, 4, dtype=np.uint8)
-for _i, _base in enumerate("ACGT"):
-    _CODES[ord(_base)] = _i
-
 
 class OneHotEmbedder:
     """A, C, G, T channels; N is `n_value` in every channel (0.0 by default, see docs/semantics.md)."""
@@ -31,7 +27,7 @@ class OneHotEmbedder:
     def encode(self, seqs: Sequence[str]) -> list[Encoded]:
         encoded = []
         for seq in seqs:
-            ids = _CODES[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+            ids = base_codes(seq)
             encoded.append(Encoded(ids, np.zeros(len(ids), bool), np.ones(len(ids), np.int32)))
         return encoded
 
