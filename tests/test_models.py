@@ -51,7 +51,7 @@ def test_hidden_states_every_layer_one_pass(tiny_models):
 
 def test_too_long_and_wrong_layers_are_clear(tiny_models):
     nt = load_embedder("nt", {**NT, "max_tokens": 5}, tiny_models["tiny_nt"])
-    with pytest.raises(TokenizationError, match=r"needs 6 tokens .* at most 5.*max_tokens"):
+    with pytest.raises(TokenizationError, match=r"needs 6 tokens .* at most 5.*long_sequences: window"):
         nt.encode(["A" * 30])
     with pytest.raises(ValueError, match="n_layers is 4 but the checkpoint .* has 2 layers"):
         load_embedder("nt", {**NT, "n_layers": 4}, tiny_models["tiny_nt"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import re
+
 import jsonschema
 import yaml
 
-from glmeval.models import FAMILIES_WITH_CLS
+from glmeval.models.families import FAMILIES, RANDOM_INIT
 from glmeval.probes.run import PROBE_INPUTS
 
 PROBE_TASK_KINDS = {"ridge": {"regression"}, "logistic": {"binary"}}
@@ -88,14 +90,62 @@ def reference_errors(config: dict) -> list[str]:
                     f"defined models: {sorted(models)}"
                 )
     for model_name, model in models.items():
-        layers = model.get("probe_layers", "last")
-        n_layers = model.get("n_layers", 0)
-        if isinstance(layers, list) and max(layers) > n_layers:
-            errors.append(
-                f"models.{model_name}.probe_layers: {max(layers)} is beyond the last layer; "
-                f"allowed: 0..{n_layers}"
-            )
+        if model["family"] == RANDOM_INIT:
+            base = models.get(model["of"])
+            if base is None or base["family"] == RANDOM_INIT:
+                errors.append(
+                    f"models.{model_name}.of: {model['of']!r} must name a defined, pretrained "
+                    f"model; defined models: {sorted(models)}"
+                )
+                continue
+        errors += _model_errors(model_name, model_settings(config, model_name))
     return errors
+
+
+def _model_errors(name: str, model: dict) -> list[str]:
+    errors = []
+    family = FAMILIES[model["family"]]
+    revision = model.get("source", {}).get("revision")
+    if model.get("remote_code") and family.remote_code == "never":
+        errors.append(f"models.{name}.remote_code: family {family.name} never runs remote code")
+    runs_remote = family.remote_code == "required" or model.get("remote_code", False)
+    if runs_remote and revision is not None and not re.fullmatch(r"[0-9a-f]{40}", revision):
+        errors.append(
+            f"models.{name}.source.revision is {revision!r}, but this model runs code from its "
+            "repository (trust_remote_code), which is allowed only at a pinned revision: give "
+            "the full 40-character commit hash (the repository's 'Files and versions' history)"
+        )
+    if family.loader != "transformers":
+        for key in (
+            "long_sequences",
+            "layer_modules",
+            "max_tokens",
+            "remote_code",
+            "precision",
+        ):
+            if key in model:
+                errors.append(f"models.{name}.{key} applies only to language-model families")
+    if model.get("long_sequences") == "window" and "window_bases" not in model:
+        errors.append(f"models.{name}: long_sequences: window needs window_bases")
+    layers = model.get("probe_layers", "last")
+    n_layers = model.get("n_layers", 0)
+    if isinstance(layers, list) and max(layers) > n_layers:
+        errors.append(
+            f"models.{name}.probe_layers: {max(layers)} is beyond the last layer; "
+            f"allowed: 0..{n_layers}"
+        )
+    return errors
+
+
+def model_settings(config: dict, name: str) -> dict:
+    """Model `name`'s effective settings. A random_init control is its base model (`of`) with
+    `random_init: <seed>`; its own keys (probe_layers, batch_size, ...) override the base's."""
+    model = config["models"][name]
+    if model["family"] != RANDOM_INIT:
+        return model
+    own = {k: v for k, v in model.items() if k not in ("family", "of", "seed")}
+    base = config["models"][model["of"]]
+    return {**base, **own, "random_init": model.get("seed", 0), "of": model["of"]}
 
 
 def validate_config(config: dict, schema_path: str | Path) -> dict:
@@ -150,7 +200,7 @@ def representations(config: dict, model_name: str, probe_name: str) -> list[str]
     probe = config["probes"][probe_name]
     if model_name not in probe.get("models", config["models"]):
         return []
-    has_cls = FAMILIES_WITH_CLS[config["models"][model_name]["family"]]
+    has_cls = FAMILIES[model_settings(config, model_name)["family"]].has_cls
     return [
         rep
         for rep in config.get("representations", ["cls", "mean", "tokens"])
@@ -167,7 +217,7 @@ def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
         for model_name in task_cfg["models"]:
             for probe_name in task_cfg["probes"]:
                 for rep in representations(config, model_name, probe_name):
-                    for layer in probe_layers(config["models"][model_name]):
+                    for layer in probe_layers(model_settings(config, model_name)):
                         if rep == "cls" and layer == 0:  # the same vector for every sequence
                             continue
                         for seed in config.get("seeds", [0]):

@@ -42,7 +42,7 @@ def task_config(wildcards):
 
 
 def model_config(wildcards):
-    return config["models"][wildcards.model]
+    return glm_config.model_settings(config, wildcards.model)
 
 
 def probe_config(wildcards):
@@ -59,11 +59,13 @@ def task_source_files(wildcards):
 
 
 def model_dir(model):
-    """Where a model's checkpoint lives: its local path, or the resolved snapshot."""
-    source = config["models"][model].get("source", {})
+    """Where a model's checkpoint lives: its local path, or the resolved snapshot (a
+    random_init control uses its base model's)."""
+    settings = glm_config.model_settings(config, model)
+    source = settings.get("source", {})
     if "path" in source:
         return source["path"]
-    return f"resources/models/{model}" if source else None
+    return f"resources/models/{settings.get('of', model)}" if source else None
 
 
 def embedding_inputs(wildcards):

@@ -19,6 +19,6 @@ extract(
     pd.read_parquet(snakemake.input.split)["sequence"].tolist(),
     snakemake.output[0],
     token_layers=snakemake.params.token_layers,
-    batch_size=model["batch_size"],
+    batch_size=model.get("batch_size", 64),
     meta={"source": model.get("source"), "input_sha256": sha256_of(snakemake.input.split)},
 )

@@ -1,50 +1,139 @@
-"""Model families behind one Embedder protocol, and how a configured model is resolved."""
+"""Model families behind one Embedder protocol: resolving a configured model into a local
+snapshot, and loading it from there (offline) as an Embedder."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from pathlib import Path
 
+from glmeval.io import read_json, write_json
 from glmeval.models.base import Embedder, Encoded, TokenizationError
+from glmeval.models.families import FAMILIES, RANDOM_INIT, Family, ModelError, family_of
 
-#: Families and whether their token 0 is a CLS token worth probing (static, for the DAG).
-FAMILIES_WITH_CLS = {"onehot": False, "masked_lm": True, "causal_lm": False}
+#: Written by `resolve_model` into every snapshot: where it came from, at which commit.
+SOURCE_RECORD = "glmeval_source.json"
+#: Hub files never needed by the PyTorch loaders (TensorFlow/JAX/ONNX weights).
+IGNORED_HUB_FILES = ["*.h5", "*.msgpack", "*.onnx", "*.ot", "tf_model*", "flax_model*"]
 
 
 def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu") -> Embedder:
-    """The Embedder of configured model `name` (`model` = its config entry) stored at `path`."""
-    family = model["family"]
-    if family == "onehot":
+    """The Embedder of model `name` (`model` = its effective settings) stored at `path`."""
+    family = family_of(name, model)
+    _check_runtime(name, family, device)
+    if path is not None:
+        _check_snapshot(name, model, Path(path))
+    seed = model.get("random_init")
+    if family.loader == "onehot":
         from glmeval.models.onehot import OneHotEmbedder
 
-        return OneHotEmbedder(name, n_value=model.get("n_value", 0.0), device=device)
-    from glmeval.models.hf import HFEmbedder
+        embedder = OneHotEmbedder(name, n_value=model.get("n_value", 0.0), device=device)
+    elif family.loader == "transformers":
+        from glmeval.models.hf import TransformersEmbedder
 
-    embedder = HFEmbedder(
-        name,
-        path,
-        has_cls=FAMILIES_WITH_CLS[family],
-        max_tokens=model.get("max_tokens"),
-        device=device,
-    )
-    if embedder.n_layers != model["n_layers"]:
-        raise ValueError(
-            f"models.{name}.n_layers is {model['n_layers']} but the checkpoint at {path} has "
-            f"{embedder.n_layers} layers. Set n_layers: {embedder.n_layers}."
+        embedder = TransformersEmbedder(name, str(path), family, model, device=device)
+    elif family.loader == "sei":
+        from glmeval.models.sei import SeiEmbedder
+
+        embedder = SeiEmbedder(name, path, device=device, random_init_seed=seed)
+    else:
+        from glmeval.models.rbp import RBPEmbedder
+
+        embedder = RBPEmbedder(name, path, device=device, random_init_seed=seed)
+    if embedder.n_layers != model.get("n_layers", 0):
+        raise ModelError(
+            f"models.{name}.n_layers is {model.get('n_layers', 0)} but the checkpoint at {path} "
+            f"has {embedder.n_layers} layers. Set n_layers: {embedder.n_layers}."
         )
+    if model.get("long_sequences") == "window":
+        from glmeval.models.windows import Windowed
+
+        embedder = Windowed(embedder, model["window_bases"])
     return embedder
 
 
 def resolve_model(model: dict, out_dir: str | Path) -> None:
-    """Materialise a configured model's source into `out_dir` (a builder or a hub snapshot)."""
+    """Materialise a model's source into `out_dir`: run its builder or snapshot its hub repo at
+    the pinned revision, and record where it came from in `glmeval_source.json`."""
+    out_dir = Path(out_dir)
     source = model["source"]
     if "builder" in source:
         from glmeval.models.build import BUILDERS
 
         BUILDERS[source["builder"]](out_dir, n_layers=model["n_layers"], **source.get("args", {}))
+        record = {"builder": source["builder"], "args": source.get("args", {})}
     else:
-        from huggingface_hub import snapshot_download
+        record = {**source, "commit": _snapshot(source, out_dir)}
+    write_json(record, out_dir / SOURCE_RECORD)
 
-        snapshot_download(source["hub"], revision=source["revision"], local_dir=out_dir)
+
+def _snapshot(source: dict, out_dir: Path) -> str:
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    repo, revision = source["hub"], source["revision"]
+    try:
+        commit = HfApi().model_info(repo, revision=revision).sha
+        snapshot_download(
+            repo, revision=commit, local_dir=out_dir, ignore_patterns=IGNORED_HUB_FILES
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
+        raise ModelError(
+            f"cannot snapshot {repo}@{revision} from the Hugging Face hub ({err}). Without "
+            "network access, resolve the models on a machine that has it (`snakemake models`) "
+            "and copy resources/models/ over; see docs/models.md."
+        ) from err
+    return commit
 
 
-__all__ = ["Embedder", "Encoded", "TokenizationError", "load_embedder", "resolve_model"]
+def _check_runtime(name: str, family: Family, device: str) -> None:
+    for module in family.requires:
+        if importlib.util.find_spec(module) is None:
+            raise ModelError(
+                f"model {name!r} (family {family.name}) needs the Python package {module!r}, "
+                f"which is not installed: pip install 'glmeval[{family.extra}]'."
+            )
+    if family.gpu_only and not str(device).startswith("cuda"):
+        raise ModelError(
+            f"model {name!r} (family {family.name}) runs only on a CUDA GPU (its kernels have no "
+            f"CPU path) but the device is {device!r}. Run its embedding jobs on a GPU node "
+            "(device: cuda)."
+        )
+    if family.name == "gpn":  # the gpn package registers its architectures with transformers
+        gpn = importlib.import_module("gpn")
+        if hasattr(gpn, "register_auto_classes"):
+            gpn.register_auto_classes("gpn")
+        else:
+            importlib.import_module("gpn.model")
+
+
+def _check_snapshot(name: str, model: dict, path: Path) -> None:
+    if not path.exists():
+        raise ModelError(
+            f"model {name!r}: no checkpoint at {path}. Run the workflow's resolve_model rule "
+            f"(snakemake {path}) or fix models.{name}.source.path."
+        )
+    hub = model.get("source", {}).get("hub")
+    if hub is None:
+        return
+    record = path / SOURCE_RECORD
+    wanted = model["source"]["revision"]
+    got = read_json(record) if record.exists() else {}
+    if (got.get("hub"), got.get("revision")) != (hub, wanted):
+        raise ModelError(
+            f"model {name!r}: the snapshot at {path} is {got.get('hub')}@{got.get('revision')} "
+            f"but the config asks for {hub}@{wanted}. Delete {path} and rerun to snapshot the "
+            "configured revision."
+        )
+
+
+__all__ = [
+    "FAMILIES",
+    "RANDOM_INIT",
+    "Embedder",
+    "Encoded",
+    "ModelError",
+    "TokenizationError",
+    "load_embedder",
+    "resolve_model",
+]

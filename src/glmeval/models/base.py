@@ -19,17 +19,21 @@ import torch
 class Encoded:
     """One tokenized sequence.
 
-    `ids`: token ids (for one-hot: base codes 0-3, 4 = N); `special`: True for tokens that carry
-    no nucleotide (CLS, SEP, EOS, ...); `n_bases`: nucleotides covered by each token (0 for
-    special tokens), so token i spans bases [cumsum - n_bases, cumsum).
+    `ids`: the model's input ids (for one-hot: base codes 0-3, 4 = N). `special` and `n_bases`
+    describe the model's *output positions*: `special` is True where a position carries no
+    nucleotide (CLS, SEP, EOS, ...), `n_bases` is the number of nucleotides each position covers
+    (0 for special ones), so position i spans bases [cumsum - n_bases, cumsum). For language
+    models positions are tokens; supervised models whose outputs are not base-aligned (Sei, RBP)
+    have no special positions and all-zero `n_bases`.
     """
 
     ids: np.ndarray
     special: np.ndarray
     n_bases: np.ndarray
+    windows: tuple = ()  # (window Encoded, kept positions) pairs this sequence is stitched from
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.special)
 
     def spans(self) -> np.ndarray:
         """(T, 2) [start, end) nucleotide span of every token; special tokens get (-1, -1)."""
@@ -44,12 +48,17 @@ class Embedder(Protocol):
     n_layers: int  # number of blocks; hidden states are indexed 0..n_layers
     hidden_size: int
     has_cls: bool  # token 0 is a CLS token whose state summarises the sequence
+    has_lm_head: bool  # `logits` is available
     device: torch.device
 
     def encode(self, seqs: Sequence[str]) -> list[Encoded]: ...
 
     def hidden_states(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
         """(layers+1, B, T, D) float hidden states and the (B, T) padding mask (True = token)."""
+        ...
+
+    def logits(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, V) float LM logits over the vocabulary and the (B, T) padding mask."""
         ...
 
 

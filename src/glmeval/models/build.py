@@ -6,8 +6,12 @@ directory) in tests and the demo:
 - `tiny_nt`: an ESM masked LM with the Nucleotide Transformer v1 vocabulary (<unk> <pad> <mask>
   <cls>, all 4096 6-mers, A T C G N, <eos> <bos>): non-overlapping 6-mers from the left, leftover
   bases and N as single-nucleotide tokens, a CLS token and no EOS, as in NT.
-- `tiny_mistral`: a Mistral causal LM with a byte-pair-encoding tokenizer trained on seeded
-  random DNA, with DNABERT-2's special tokens and [CLS] ... [SEP] template.
+- `tiny_mistral` / `tiny_mixtral`: a Mistral (dense) or Mixtral (mixture-of-experts) causal LM
+  with a byte-pair-encoding tokenizer trained on seeded random DNA, with DNABERT-2's special
+  tokens and [CLS] ... [SEP] template.
+- `tiny_bert`: a BERT masked LM with that BPE tokenizer, as GENA-LM and GROVER are built.
+- `tiny_gpn`: GPN's dilated-convolution masked LM from the `gpn` package, with GPN's
+  character tokenizer ([PAD] [MASK] [UNK] a c g t; one token per base, no special tokens added).
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import (
+    BertConfig,
+    BertForMaskedLM,
     EsmConfig,
     EsmForMaskedLM,
     EsmTokenizer,
     MistralConfig,
     MistralForCausalLM,
+    MixtralConfig,
+    MixtralForCausalLM,
     PreTrainedTokenizerFast,
 )
 
@@ -71,17 +79,8 @@ def build_tiny_nt(
     tokenizer.save_pretrained(out_dir)
 
 
-def build_tiny_mistral(
-    out_dir: str | Path,
-    hidden_size: int = 32,
-    n_layers: int = 2,
-    n_heads: int = 4,
-    vocab_size: int = 512,
-    max_tokens: int = 512,
-    seed: int = 0,
-) -> None:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def bpe_tokenizer(vocab_size: int, max_tokens: int, seed: int = 0) -> PreTrainedTokenizerFast:
+    """A DNA byte-pair-encoding tokenizer trained on seeded random sequence, [CLS] x [SEP]."""
     rng = np.random.default_rng(seed)
     corpus = ("".join(rng.choice(list("ACGT"), size=1000)) for _ in range(400))
     bpe = Tokenizer(models.BPE(unk_token="[UNK]"))
@@ -92,7 +91,7 @@ def build_tiny_mistral(
     bpe.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
     )
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         unk_token="[UNK]",
         cls_token="[CLS]",
@@ -101,8 +100,25 @@ def build_tiny_mistral(
         mask_token="[MASK]",
         model_max_length=max_tokens,
     )
-    config = MistralConfig(
-        vocab_size=bpe.get_vocab_size(),
+
+
+def _causal_lm(
+    config_class,
+    model_class,
+    out_dir,
+    hidden_size,
+    n_layers,
+    n_heads,
+    vocab_size,
+    max_tokens,
+    seed,
+    **extra,
+) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = bpe_tokenizer(vocab_size, max_tokens, seed)
+    config = config_class(
+        vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         num_hidden_layers=n_layers,
         num_attention_heads=n_heads,
@@ -112,10 +128,111 @@ def build_tiny_mistral(
         pad_token_id=3,
         bos_token_id=1,
         eos_token_id=2,
+        **extra,
     )
     torch.manual_seed(seed)
-    MistralForCausalLM(config).save_pretrained(out_dir)
+    model_class(config).save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
 
 
-BUILDERS = {"tiny_nt": build_tiny_nt, "tiny_mistral": build_tiny_mistral}
+def build_tiny_mistral(
+    out_dir,
+    hidden_size=32,
+    n_layers=2,
+    n_heads=4,
+    vocab_size=512,
+    max_tokens=512,
+    seed=0,
+) -> None:
+    _causal_lm(
+        MistralConfig,
+        MistralForCausalLM,
+        out_dir,
+        hidden_size,
+        n_layers,
+        n_heads,
+        vocab_size,
+        max_tokens,
+        seed,
+    )
+
+
+def build_tiny_mixtral(
+    out_dir,
+    hidden_size=32,
+    n_layers=2,
+    n_heads=4,
+    vocab_size=512,
+    max_tokens=512,
+    seed=0,
+) -> None:
+    _causal_lm(
+        MixtralConfig,
+        MixtralForCausalLM,
+        out_dir,
+        hidden_size,
+        n_layers,
+        n_heads,
+        vocab_size,
+        max_tokens,
+        seed,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+    )
+
+
+def build_tiny_bert(
+    out_dir,
+    hidden_size=32,
+    n_layers=2,
+    n_heads=4,
+    vocab_size=512,
+    max_tokens=512,
+    seed=0,
+) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = bpe_tokenizer(vocab_size, max_tokens, seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=n_layers,
+        num_attention_heads=n_heads,
+        intermediate_size=4 * hidden_size,
+        max_position_embeddings=max_tokens,
+        pad_token_id=3,
+    )
+    torch.manual_seed(seed)
+    BertForMaskedLM(config).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def build_tiny_gpn(out_dir, hidden_size=32, n_layers=3, seed=0) -> None:
+    import gpn
+    from gpn.legacy import ConvNetConfig, ConvNetForMaskedLM
+
+    gpn.register_auto_classes("gpn")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[MASK]", "[UNK]", *"acgt"])}
+    chars = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
+    chars.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=chars,
+        pad_token="[PAD]",
+        mask_token="[MASK]",
+        unk_token="[UNK]",
+    )
+    config = ConvNetConfig(vocab_size=len(vocab), hidden_size=hidden_size, n_layers=n_layers)
+    torch.manual_seed(seed)
+    ConvNetForMaskedLM(config).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+BUILDERS = {
+    "tiny_nt": build_tiny_nt,
+    "tiny_mistral": build_tiny_mistral,
+    "tiny_mixtral": build_tiny_mixtral,
+    "tiny_bert": build_tiny_bert,
+    "tiny_gpn": build_tiny_gpn,
+}

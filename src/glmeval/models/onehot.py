@@ -10,12 +10,14 @@ import torch
 from glmeval.data.sequence import base_codes
 from glmeval.models.base import Encoded, padding_mask
 
+
 class OneHotEmbedder:
     """A, C, G, T channels; N is `n_value` in every channel (0.0 by default, see docs/semantics.md)."""
 
     n_layers = 0
     hidden_size = 4
     has_cls = False
+    has_lm_head = False
 
     def __init__(self, name: str = "onehot", n_value: float = 0.0, device: str = "cpu"):
         self.name = name

@@ -1,0 +1,175 @@
+"""Every model family on tiny offline instances: layer count, shapes, span alignment, pooling
+exclusions, padding invariance, determinism, logits, random_init, windowing and load errors."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from glmeval.embed import extract
+from glmeval.models import ModelError, TokenizationError, load_embedder, resolve_model
+
+RNG = np.random.default_rng(0)
+SEQS = ["".join(RNG.choice(list("ACGT"), n)) for n in (230, 97, 31)]
+
+FAMILIES = {  # builder/stand-in: (family, layers, has_cls)
+    "tiny_nt": ("masked_lm", 2, True),
+    "tiny_bert": ("masked_lm", 2, True),
+    "tiny_mistral": ("causal_lm", 2, False),
+    "tiny_mixtral": ("causal_lm", 2, False),
+    "tiny_gpn": ("gpn", 2, False),
+    "dnabert2": ("dnabert2", 2, True),
+    "hyenadna": ("hyenadna", 2, False),
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tiny_models, standins):
+    return {**tiny_models, **standins}
+
+
+def embedder(checkpoints, name, **settings):
+    family, n_layers, _ = FAMILIES[name]
+    return load_embedder(name, {"family": family, "n_layers": n_layers, **settings}, checkpoints[name])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_contract(checkpoints, name):
+    _, n_layers, has_cls = FAMILIES[name]
+    model = embedder(checkpoints, name)
+    assert model.n_layers == n_layers and model.has_cls == has_cls
+    batch = model.encode(SEQS)
+    for seq, enc in zip(SEQS, batch):
+        spans = enc.spans()[~enc.special]
+        covered = np.zeros(len(seq), int)
+        for start, end in spans:
+            covered[start:end] += 1
+        assert (covered == 1).all()  # every base in exactly one token
+        assert not has_cls or enc.special[0]  # a CLS family: token 0 is its CLS
+    states, mask = model.hidden_states(batch)
+    width = max(map(len, batch))
+    assert states.shape == (n_layers + 1, 3, width, model.hidden_size)
+    assert mask.sum(1).tolist() == [len(e) for e in batch]
+    assert torch.isfinite(states).all()
+    for row in (1, 2):  # a sequence's states do not depend on its batch mates' padding
+        alone, _ = model.hidden_states(batch[row : row + 1])
+        torch.testing.assert_close(
+            states[:, row, : len(batch[row])], alone[:, 0], atol=1e-5, rtol=1e-4
+        )
+    again, _ = model.hidden_states(batch)
+    assert torch.equal(states, again)  # deterministic
+    logits, _ = model.logits(batch)
+    assert logits.shape[:2] == (3, width) and model.has_lm_head
+
+
+@pytest.mark.parametrize("name", ["tiny_gpn", "dnabert2", "hyenadna"])
+def test_hooked_last_layer_is_the_models_output(checkpoints, name):
+    """Layers read by hooks end with what the model itself returns (after any final norm)."""
+    model = embedder(checkpoints, name)
+    (enc,) = model.encode(SEQS[:1])
+    states, _ = model.hidden_states([enc])
+    ids = torch.from_numpy(enc.ids)[None]
+    with torch.inference_mode():
+        own = model.backbone(input_ids=ids)[0]
+    torch.testing.assert_close(states[-1], own)
+
+
+def test_pooling_excludes_special_tokens(checkpoints, tmp_path):
+    model = embedder(checkpoints, "dnabert2")  # [CLS] ... [SEP]
+    extract(model, SEQS, tmp_path / "emb", token_layers=[2])
+    pooled = np.load(tmp_path / "emb" / "pooled.npy")
+    batch = model.encode(SEQS)
+    states, _ = model.hidden_states(batch)
+    for row, enc in enumerate(batch):
+        content = states[:, row, : len(enc)][:, ~torch.from_numpy(enc.special)]
+        np.testing.assert_allclose(pooled[row, :, 1], content.mean(1).numpy(), atol=2e-3)
+        np.testing.assert_allclose(pooled[row, :, 0], states[:, row, 0].numpy(), atol=2e-3)
+
+
+def test_random_init_is_seeded_and_differs(checkpoints):
+    trained = embedder(checkpoints, "tiny_bert")
+    first = embedder(checkpoints, "tiny_bert", random_init=1)
+    second = embedder(checkpoints, "tiny_bert", random_init=1)
+    other = embedder(checkpoints, "tiny_bert", random_init=2)
+    batch = trained.encode(SEQS[:1])
+    states = [m.hidden_states(batch)[0][-1] for m in (trained, first, second, other)]
+    assert torch.equal(states[1], states[2])
+    assert not torch.allclose(states[0], states[1]) and not torch.allclose(states[1], states[3])
+    assert type(first.model) is type(trained.model)
+
+
+@pytest.mark.parametrize("name", ["tiny_nt", "dnabert2", "hyenadna"])
+def test_windows_cover_long_sequences(checkpoints, name):
+    strict = embedder(checkpoints, name, max_tokens=20)
+    with pytest.raises(TokenizationError, match="long_sequences: window"):
+        strict.encode(SEQS[:1])
+    window = 48 if name == "tiny_nt" else 16
+    model = embedder(
+        checkpoints, name, max_tokens=20, long_sequences="window", window_bases=window
+    )
+    batch = model.encode(SEQS)
+    for seq, enc in zip(SEQS, batch):
+        spans = enc.spans()[~enc.special]
+        assert spans[0, 0] == 0 and spans[-1, 1] == len(seq)
+        assert (spans[1:, 0] == spans[:-1, 1]).all()
+        assert len(enc.windows) == -(-len(seq) // window)
+    states, mask = model.hidden_states(batch)
+    assert states.shape[:3] == (3, 3, max(map(len, batch)))
+    # the first window's content equals embedding that window alone
+    inner = embedder(checkpoints, name)
+    (first,) = inner.encode([SEQS[0][:window]])
+    alone, _ = inner.hidden_states([first])
+    kept = batch[0].windows[0][1]
+    torch.testing.assert_close(states[:, 0, : len(kept)], alone[:, 0, kept], atol=1e-5, rtol=1e-4)
+    logits, _ = model.logits(batch)
+    assert logits.shape[:2] == mask.shape
+    with pytest.raises(TokenizationError, match="Lower models.*window_bases"):
+        embedder(
+            checkpoints, name, max_tokens=20, long_sequences="window", window_bases=500
+        ).encode(SEQS[:1])
+
+
+def test_caduceus_needs_mamba_and_a_gpu(tmp_path):
+    model = {"family": "caduceus", "n_layers": 2}
+    with pytest.raises(ModelError, match=r"mamba_ssm.*pip install 'glmeval\[caduceus\]'"):
+        load_embedder("cad", model, tmp_path)
+
+
+def test_bad_checkpoints_are_named_errors(checkpoints, tmp_path):
+    with pytest.raises(ModelError, match="no checkpoint at .*resolve_model"):
+        load_embedder("x", {"family": "masked_lm", "n_layers": 2}, tmp_path / "absent")
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(checkpoints["tiny_bert"], corrupt)
+    (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError, match="cannot load the checkpoint .*delete that directory"):
+        load_embedder("x", {"family": "masked_lm", "n_layers": 2}, corrupt)
+    wrong = tmp_path / "wrong"  # BERT weights under a Mistral config
+    shutil.copytree(checkpoints["tiny_bert"], wrong)
+    shutil.copy(checkpoints["tiny_mistral"] / "config.json", wrong / "config.json")
+    with pytest.raises(ModelError, match="do not fit|cannot load"):
+        load_embedder("x", {"family": "causal_lm", "n_layers": 2}, wrong)
+    mismatch = tmp_path / "vocab"  # NT's 4107-token vocabulary with a 512-row BERT
+    shutil.copytree(checkpoints["tiny_bert"], mismatch)
+    for f in mismatch.glob("*token*"):
+        f.unlink()
+    for f in checkpoints["tiny_nt"].glob("*"):
+        if "token" in f.name or f.name == "vocab.txt":
+            shutil.copy(f, mismatch)
+    with pytest.raises(ModelError, match="different checkpoints"):
+        load_embedder("x", {"family": "masked_lm", "n_layers": 2}, mismatch)
+    with pytest.raises(ModelError, match="family is 'bogus'; choose one of"):
+        load_embedder("x", {"family": "bogus"}, None)
+
+
+def test_revision_mismatch_and_record(tmp_path):
+    out = tmp_path / "m"
+    resolve_model({"family": "masked_lm", "n_layers": 2, "source": {"builder": "tiny_bert"}}, out)
+    assert json.loads((out / "glmeval_source.json").read_text())["builder"] == "tiny_bert"
+    (out / "glmeval_source.json").write_text(json.dumps({"hub": "org/m", "revision": "a" * 40}))
+    model = {"family": "masked_lm", "n_layers": 2, "source": {"hub": "org/m", "revision": "b" * 40}}
+    with pytest.raises(ModelError, match=f"is org/m@{'a' * 40} but the config asks for"):
+        load_embedder("m", model, out)
+    model["source"]["revision"] = "a" * 40
+    assert load_embedder("m", model, out).n_layers == 2
