@@ -71,6 +71,35 @@ def test_probe_kind_mismatch_and_layers(demo):
     assert "models.tiny_nt.probe_layers: 5 is beyond the last layer; allowed: 0..2" in message
 
 
+def test_model_families_rules(demo):
+    models = demo["models"]
+    models["dnabert2"] = {"family": "dnabert2", "n_layers": 12,
+                          "source": {"hub": "zhihan1996/DNABERT-2-117M", "revision": "main"}}
+    models["random_x"] = {"family": "random_init", "of": "missing"}
+    models["tiny_nt"]["long_sequences"] = "window"
+    models["onehot"]["max_tokens"] = 10
+    message = _error(demo)
+    assert "models.dnabert2.source.revision is 'main'" in message
+    assert "full 40-character commit hash" in message
+    assert "models.random_x.of: 'missing' must name a defined, pretrained model" in message
+    assert "models.tiny_nt: long_sequences: window needs window_bases" in message
+    assert "models.onehot.max_tokens applies only to language-model families" in message
+
+
+def test_random_init_inherits_its_base(demo):
+    demo["models"]["random_nt"] = {"family": "random_init", "of": "tiny_nt", "seed": 3,
+                                   "probe_layers": "last"}
+    demo["tasks"]["motif_activity"]["models"].append("random_nt")
+    config = validate_config(demo, SCHEMA)
+    from glmeval.config import model_settings
+
+    settings = model_settings(config, "random_nt")
+    assert settings["family"] == "masked_lm" and settings["random_init"] == 3
+    assert settings["source"] == demo["models"]["tiny_nt"]["source"]
+    jobs = [j for j in probe_jobs(config, "motif_activity") if j.model == "random_nt"]
+    assert {j.layer for j in jobs} == {2} and {j.representation for j in jobs} >= {"cls"}
+
+
 def test_cli_check(tmp_path, capsys, demo):
     from glmeval.cli import main
 

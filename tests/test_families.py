@@ -173,3 +173,36 @@ def test_revision_mismatch_and_record(tmp_path):
         load_embedder("m", model, out)
     model["source"]["revision"] = "a" * 40
     assert load_embedder("m", model, out).n_layers == 2
+
+
+def test_hub_snapshot_is_pinned_and_recorded(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    calls = {}
+
+    class Info:
+        sha = "c" * 40
+
+    def model_info(self, repo, revision):
+        calls["info"] = (repo, revision)
+        return Info()
+
+    def snapshot_download(repo, revision, local_dir, ignore_patterns):
+        calls["download"] = (repo, revision, "*.h5" in ignore_patterns)
+        (local_dir / "config.json").write_text("{}")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    source = {"hub": "org/model", "revision": "v1.0"}
+    resolve_model({"family": "masked_lm", "n_layers": 2, "source": source}, tmp_path)
+    assert calls == {"info": ("org/model", "v1.0"), "download": ("org/model", "c" * 40, True)}
+    record = json.loads((tmp_path / "glmeval_source.json").read_text())
+    assert record == {"hub": "org/model", "revision": "v1.0", "commit": "c" * 40}
+
+
+def test_offline_snapshot_error_says_how_to_prestage(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    source = {"hub": "org/model", "revision": "main"}
+    with pytest.raises(ModelError, match="cannot snapshot org/model@main.*snakemake models"):
+        resolve_model({"family": "masked_lm", "n_layers": 2, "source": source}, tmp_path)

@@ -112,3 +112,15 @@ def test_probe_on_missing_cls_is_refused(onehot_task, tmp_path):
     with pytest.raises(ValueError, match="no 'cls' representation"):
         run_probe(root / "data", dirs, {**PROBE_DEFAULTS, "type": "ridge"}, "cls", 0, 0, tmp_path,
                   {"task": "toy", "model": "onehot", "probe": "ridge"})
+
+
+def test_learning_rate_cut_after_lr_patience_bad_epochs_as_in_keras():
+    """A frozen model (lr 1e-12) never improves after epoch 1; with lr_patience 2, Keras cuts
+    the rate after epochs 2 and 3 were bad, so epoch 4 trains at lr × factor."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype(np.float32), rng.normal(size=(64, 1)).astype(np.float32)
+    model = torch.nn.Linear(4, 1)
+    config = TrainConfig(lr=1e-12, max_epochs=6, patience=10, lr_factor=0.5, lr_patience=2,
+                         min_lr=0.0, shuffle=False)
+    history = fit(model, "regression", (x, y), (x, y), config, seed=0)
+    assert [h["lr"] for h in history[:5]] == pytest.approx([1e-12, 1e-12, 1e-12, 5e-13, 5e-13])

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -52,19 +53,51 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 
 
+def test_rbp_model_is_trained_then_embedded(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["models"]["rbp"] = {"family": "rbp", "source": {"train": {"task": "motif_grammar"}}}
+    config["tasks"]["motif_grammar"]["models"].append("rbp")
+    (tmp_path / "rbp.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--configfile", str(tmp_path / "rbp.yaml"), "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "output: results/supervised_models/rbp" in result.stdout
+    assert "input: resources/data/motif_grammar/train.parquet, results/supervised_models/rbp" in result.stdout
+
+
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def demo_config(tmp_path_factory) -> Path:
+    """The demo, plus a random_init control and, where ../shared is present, the real
+    pretrained Mistral-DNA checkpoint as an extra model."""
+    from conftest import SHARED
+
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    extra = {"random_tiny_nt": {"family": "random_init", "of": "tiny_nt", "seed": 7,
+                                "probe_layers": "last"}}
+    checkpoint = SHARED / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
+    if checkpoint.is_dir():
+        extra["mistral_dna"] = {"family": "causal_lm", "source": {"path": str(checkpoint)},
+                                "n_layers": 4, "batch_size": 128}
+    config["models"].update(extra)
+    for task in config["tasks"].values():
+        task["models"] += list(extra)
+    path = tmp_path_factory.mktemp("config") / "demo_plus.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, demo_config):
     workdir = tmp_path_factory.mktemp("demo")
-    result = snakemake("--cores", "2", "--configfile", str(REPO / "config" / "demo.yaml"),
+    result = snakemake("--cores", "2", "--configfile", str(demo_config),
                        "--directory", str(workdir), "--show-failed-logs", "--quiet")
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
 
 
-def test_demo_table_has_every_configured_row(demo_run):
+def test_demo_table_has_every_configured_row(demo_run, demo_config):
     from glmeval.config import load_config, probe_jobs
 
-    config = load_config(REPO / "config" / "demo.yaml", REPO / "config" / "schema.yaml")
+    config = load_config(demo_config, REPO / "config" / "schema.yaml")
     table = pd.read_csv(demo_run / "results" / "tables" / "probe_metrics.csv")
     got = set(zip(table["task"], table["model"], table["representation"], table["layer"],
                   table["probe"], table["seed"]))
@@ -83,13 +116,20 @@ def test_demo_onehot_cnn_learns_the_planted_answer(demo_run):
     assert composition.set_index("metric")["value"]["auroc"] < 0.6  # composition cannot see grammar
 
 
-def test_demo_outputs(demo_run):
+def test_demo_outputs(demo_run, demo_config):
     for task in ("motif_activity", "motif_grammar"):
         for ext in ("png", "pdf"):
             assert (demo_run / "results" / "figures" / f"{task}.{ext}").stat().st_size > 1000
         meta = yaml.safe_load((demo_run / "results" / "embeddings" / "tiny_nt" / task / "test" / "meta.json").read_text())
         assert meta["dtype"] == "float16" and meta["token_layers"] == [0, 1, 2]
+    # the random_init control shares tiny_nt's snapshot but not its weights
+    assert not (demo_run / "resources" / "models" / "random_tiny_nt").exists()
+    trained, random = (
+        np.load(demo_run / "results" / "embeddings" / m / "motif_activity" / "test" / "pooled.npy")
+        for m in ("tiny_nt", "random_tiny_nt")
+    )
+    assert trained.shape == random.shape and not np.allclose(trained[:, -1], random[:, -1])
     # nothing is left half-written and a rerun has nothing to do
     assert not list(demo_run.rglob(".*.tmp-*"))
-    again = snakemake("-n", "--configfile", str(REPO / "config" / "demo.yaml"), "--directory", str(demo_run))
+    again = snakemake("-n", "--configfile", str(demo_config), "--directory", str(demo_run))
     assert "Nothing to be done" in again.stdout + again.stderr

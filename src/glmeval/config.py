@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import re
 
 import jsonschema
 import yaml
@@ -98,13 +97,21 @@ def reference_errors(config: dict) -> list[str]:
                     f"model; defined models: {sorted(models)}"
                 )
                 continue
-        errors += _model_errors(model_name, model_settings(config, model_name))
+        errors += _model_errors(model_name, model_settings(config, model_name), config["tasks"])
     return errors
 
 
-def _model_errors(name: str, model: dict) -> list[str]:
+def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
     errors = []
     family = FAMILIES[model["family"]]
+    train = model.get("source", {}).get("train")
+    if train and family.name != "rbp":
+        errors.append(f"models.{name}.source.train: only the rbp family is trained by glmeval")
+    if train and tasks.get(train["task"], {}).get("kind") != "binary":
+        errors.append(
+            f"models.{name}.source.train.task: {train['task']!r} must name a binary task; "
+            f"binary tasks: {sorted(t for t, c in tasks.items() if c['kind'] == 'binary')}"
+        )
     revision = model.get("source", {}).get("revision")
     if model.get("remote_code") and family.remote_code == "never":
         errors.append(f"models.{name}.remote_code: family {family.name} never runs remote code")

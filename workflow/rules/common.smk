@@ -65,7 +65,16 @@ def model_dir(model):
     source = settings.get("source", {})
     if "path" in source:
         return source["path"]
+    if "train" in source:
+        return f"results/supervised_models/{model}"
     return f"resources/models/{settings.get('of', model)}" if source else None
+
+
+def training_task_files(wildcards):
+    """The prepared task a supervised model (rbp) is trained on; task.json first."""
+    task = model_config(wildcards)["source"]["train"]["task"]
+    splits = [f"resources/data/{task}/{split}.parquet" for split in SPLITS]
+    return [f"resources/data/{task}/task.json", *splits]
 
 
 def embedding_inputs(wildcards):

@@ -1,3 +1,20 @@
+MODEL_SNAPSHOTS = sorted(
+    {
+        model_dir(m)
+        for task in config["tasks"].values()
+        for m in task["models"]
+        if str(model_dir(m)).startswith("resources/models/")
+    }
+)
+
+
+rule models:
+    """Snapshot or build every model the tasks use (run where the hub is reachable)."""
+    input:
+        MODEL_SNAPSHOTS,
+    localrule: True
+
+
 rule resolve_model:
     output:
         directory("resources/models/{model}"),
@@ -10,3 +27,19 @@ rule resolve_model:
         model=model_config,
     script:
         "../scripts/resolve_model.py"
+
+
+rule train_rbp_model:
+    input:
+        training_task_files,
+    output:
+        directory("results/supervised_models/{model}"),
+    log:
+        "logs/train_rbp_model/{model}.log",
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        training=lambda wc: model_config(wc)["source"]["train"],
+        device=device(),
+    script:
+        "../scripts/train_rbp_model.py"

@@ -37,3 +37,19 @@ def base_codes(seq: str) -> np.ndarray:
 
 def reverse_complement(seq: str) -> str:
     return seq.translate(_COMPLEMENT)[::-1]
+
+
+_ONE_HOT = np.eye(5, 4, dtype=np.uint8)  # base code 4 (N, padding) -> all-zero row
+
+
+def padded_one_hot(codes: Sequence[np.ndarray], length: int) -> np.ndarray:
+    """(N, 4, length) uint8 one-hot (A, C, G, T; N all zero) of base-code arrays, zero-padded
+    symmetrically as the paper's supervised models were fed: floor((length - L) / 2) all-zero
+    positions on the left, the rest on the right. Codes longer than `length` are an error."""
+    padded = np.full((len(codes), length), 4, dtype=np.uint8)
+    for row, ids in enumerate(codes):
+        if len(ids) > length:
+            raise ValueError(f"row {row}: {len(ids)} bases do not fit in {length}")
+        left = (length - len(ids)) // 2
+        padded[row, left : left + len(ids)] = ids
+    return _ONE_HOT[padded].transpose(0, 2, 1)

@@ -19,7 +19,6 @@ Parameters: 73,528,000 in the trunk plus 816,451,983 in the classifier, 889,979,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,7 @@ import torch
 from scipy.interpolate import BSpline
 from torch import nn
 
-from glmeval.data.sequence import base_codes
-from glmeval.models.base import Encoded, TokenizationError
+from glmeval.models.supervised import PaddedInputEmbedder
 
 SEQUENCE_LENGTH = 4096
 N_TARGETS = 21907
@@ -203,35 +201,15 @@ def save_random_sei(out_dir: str | Path, seed: int = 0, n_targets: int = N_TARGE
     return out_dir / "sei.pth"
 
 
-def one_hot(batch: Sequence[np.ndarray], length: int, name: str = "sei") -> torch.Tensor:
-    """(B, 4, length) one-hot of base codes (A, C, G, T; N = zeros), zero-padded symmetrically.
-
-    A sequence of L bases starts at (length - L) // 2, so any odd pad goes to the right.
-    """
-    table = torch.cat([torch.eye(4), torch.zeros(1, 4)])
-    x = torch.zeros(len(batch), 4, length)
-    for row, codes in enumerate(batch):
-        if len(codes) > length:
-            raise TokenizationError(
-                f"model {name!r}: sequence {row} is {len(codes)} bp but Sei takes at most "
-                f"{length} bp. Shorten the task's sequences."
-            )
-        left = (length - len(codes)) // 2
-        x[row, :, left : left + len(codes)] = table[torch.from_numpy(codes.astype(np.int64))].T
-    return x
-
-
-class SeiEmbedder:
+class SeiEmbedder(PaddedInputEmbedder):
     """The `spline_tr` output of a frozen Sei, (960, 16) per sequence, as its only layer (0).
 
     The 960 channels are the positions and the 16 spline coefficients the features; they are
     not aligned to bases, so no position is special and `n_bases` is all zero.
     """
 
-    n_layers = 0
     hidden_size = SPLINE_DF
-    has_cls = False
-    has_lm_head = False
+    n_positions = N_CHANNELS
 
     def __init__(
         self,
@@ -246,28 +224,5 @@ class SeiEmbedder:
         self.input_length = input_length
         self.model = load_sei(path, random_init_seed).to(self.device)
 
-    def encode(self, seqs: Sequence[str]) -> list[Encoded]:
-        encoded = []
-        for row, seq in enumerate(seqs):
-            if len(seq) > self.input_length:
-                raise TokenizationError(
-                    f"model {self.name!r}: sequence {row} is {len(seq)} bp but Sei takes at "
-                    f"most {self.input_length} bp. Shorten the task's sequences."
-                )
-            special = np.zeros(N_CHANNELS, bool)
-            n_bases = np.zeros(N_CHANNELS, np.int32)
-            encoded.append(Encoded(base_codes(seq).astype(np.int64), special, n_bases))
-        return encoded
-
-    def hidden_states(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = one_hot([enc.ids for enc in batch], self.input_length, self.name).to(self.device)
-        with torch.inference_mode():
-            states = self.model.features(x).float()  # (B, 960, 16): T = 960, D = 16
-        mask = torch.ones(states.shape[:2], dtype=torch.bool, device=self.device)
-        return states[None], mask
-
-    def logits(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError(
-            f"model {self.name!r} is Sei, a supervised CNN with no language-model head; "
-            "it has no token logits."
-        )
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)  # (B, 960, 16): T = 960, D = 16

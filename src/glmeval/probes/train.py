@@ -79,7 +79,7 @@ def fit(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
         factor=config.lr_factor,
-        patience=config.lr_patience,
+        patience=config.lr_patience - 1,  # Keras cuts after lr_patience bad epochs, torch after +1
         min_lr=config.min_lr,
         threshold=1e-4,
         threshold_mode="abs",
