@@ -1,6 +1,6 @@
 """Cost of embedding long sequences in stitched windows versus one pass, per family.
 
-    python benchmarks/window_overhead.py [--n 64] [--length 1200] [--window 300] [--repeats 5]
+    python benchmarks/window_overhead.py [--n 64] [--length 900] [--window 300] [--repeats 5]
 
 Builds the tiny offline models (and the real Mistral-DNA from ../shared when present), embeds
 `n` random sequences of `length` bases with every layer, once whole and once in windows of
@@ -36,7 +36,7 @@ def rate(model, seqs, batch_size=16) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=64)
-    parser.add_argument("--length", type=int, default=1200)
+    parser.add_argument("--length", type=int, default=900)
     parser.add_argument("--window", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()

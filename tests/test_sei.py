@@ -38,8 +38,11 @@ def test_prefixed_checkpoint_round_trips(weights, embedder, tmp_path):
     saved = torch.load(weights / "sei.pth", weights_only=True)
     assert all(key.startswith(PREFIX) for key in saved)
     assert "module.model.lconv1.0.weight" in saved and "module.model.classifier.2.bias" in saved
-    state = embedder.model.state_dict()  # loaded by load_sei
+    state = load_sei(weights).state_dict()
     assert state.keys() == {key.removeprefix(PREFIX) for key in saved}
+    trunk = embedder.model.state_dict()  # the embedder keeps the trunk only
+    assert trunk.keys() == {k for k in state if not k.startswith("classifier.")}
+    assert all(torch.equal(value, state[key]) for key, value in trunk.items())
     assert all(torch.equal(value, saved[PREFIX + key]) for key, value in state.items())
     torch.save(state, tmp_path / "sei.pth")  # an unprefixed state dict loads as well
     assert torch.equal(load_sei(tmp_path).dconv5[1].weight, state["dconv5.1.weight"])
@@ -80,7 +83,7 @@ def test_spline_basis_follows_the_input_length():
         assert spline(torch.ones(2, 3, n)).shape == (2, 3, 16)
 
 
-def test_embedder_states(embedder):
+def test_embedder_states(embedder, weights):
     assert (embedder.n_layers, embedder.hidden_size, embedder.has_cls) == (0, 16, False)
     short = _random_dna(230, 0)
     short = short[:100] + "NNNNN" + short[105:]
@@ -101,10 +104,10 @@ def test_embedder_states(embedder):
     for i, base in enumerate(short):
         if base != "N":
             x[0, "ACGT".index(base), left + i] = 1
-    captured = []
-    hook = embedder.model.spline_tr.register_forward_hook(lambda m, i, out: captured.append(out))
+    captured, full = [], load_sei(weights)
+    hook = full.spline_tr.register_forward_hook(lambda m, i, out: captured.append(out))
     with torch.inference_mode():
-        out = embedder.model(x)
+        out = full(x)
     hook.remove()
     torch.testing.assert_close(states[0, 0], captured[0][0], atol=1e-5, rtol=1e-4)
     assert out.shape == (1, SMALL) and ((out >= 0) & (out <= 1)).all()

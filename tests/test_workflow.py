@@ -122,6 +122,7 @@ def test_demo_outputs(demo_run, demo_config):
             assert (demo_run / "results" / "figures" / f"{task}.{ext}").stat().st_size > 1000
         meta = yaml.safe_load((demo_run / "results" / "embeddings" / "tiny_nt" / task / "test" / "meta.json").read_text())
         assert meta["dtype"] == "float16" and meta["token_layers"] == [0, 1, 2]
+        assert meta["snapshot"]["builder"] == "tiny_nt" and meta["random_init"] is None
     # the random_init control shares tiny_nt's snapshot but not its weights
     assert not (demo_run / "resources" / "models" / "random_tiny_nt").exists()
     trained, random = (

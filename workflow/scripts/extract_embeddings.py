@@ -4,7 +4,7 @@ import pandas as pd
 
 from glmeval.embed import extract
 from glmeval.io import sha256_of
-from glmeval.models import load_embedder
+from glmeval.models import load_embedder, snapshot_record
 
 sys.stderr = open(snakemake.log[0], "w")
 model = snakemake.params.model
@@ -20,5 +20,10 @@ extract(
     snakemake.output[0],
     token_layers=snakemake.params.token_layers,
     batch_size=model.get("batch_size", 64),
-    meta={"source": model.get("source"), "input_sha256": sha256_of(snakemake.input.split)},
+    meta={
+        "source": model.get("source"),
+        "snapshot": snapshot_record(snakemake.input.get("model")),
+        "random_init": model.get("random_init"),
+        "input_sha256": sha256_of(snakemake.input.split),
+    },
 )

@@ -107,6 +107,12 @@ def _check_runtime(name: str, family: Family, device: str) -> None:
             importlib.import_module("gpn.model")
 
 
+def snapshot_record(path: str | Path | None) -> dict | None:
+    """What `resolve_model` recorded about the snapshot at `path` (repo, revision, commit)."""
+    record = Path(path) / SOURCE_RECORD if path is not None else None
+    return read_json(record) if record is not None and record.exists() else None
+
+
 def _check_snapshot(name: str, model: dict, path: Path) -> None:
     if not path.exists():
         raise ModelError(
@@ -116,9 +122,8 @@ def _check_snapshot(name: str, model: dict, path: Path) -> None:
     hub = model.get("source", {}).get("hub")
     if hub is None:
         return
-    record = path / SOURCE_RECORD
     wanted = model["source"]["revision"]
-    got = read_json(record) if record.exists() else {}
+    got = snapshot_record(path) or {}
     if (got.get("hub"), got.get("revision")) != (hub, wanted):
         raise ModelError(
             f"model {name!r}: the snapshot at {path} is {got.get('hub')}@{got.get('revision')} "
@@ -136,4 +141,5 @@ __all__ = [
     "TokenizationError",
     "load_embedder",
     "resolve_model",
+    "snapshot_record",
 ]

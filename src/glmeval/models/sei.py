@@ -222,7 +222,11 @@ class SeiEmbedder(PaddedInputEmbedder):
         self.name = name
         self.device = torch.device(device)
         self.input_length = input_length
-        self.model = load_sei(path, random_init_seed).to(self.device)
+        # only the trunk is run: a random control needs no 816M-parameter head, and a loaded
+        # one is dropped before the model moves to the device
+        model = load_sei(path, random_init_seed, n_targets=1)
+        model.classifier = nn.Identity()
+        self.model = model.to(self.device)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.features(x)  # (B, 960, 16): T = 960, D = 16
