@@ -29,7 +29,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory) -> dict[str, Path]:
-    """Remote-code checkpoints shaped like DNABERT-2 and HyenaDNA (see standins/)."""
+    """Remote-code checkpoints shaped like DNABERT-2, HyenaDNA and Caduceus (see standins/)."""
     import importlib.util
     import shutil
 
@@ -61,6 +61,7 @@ def standins(tmp_path_factory) -> dict[str, Path]:
     for name, model_class, auto, tokenizer in [
         ("dnabert2", "StandinBertForMaskedLM", "AutoModelForMaskedLM", bpe_tokenizer(64, 512)),
         ("hyenadna", "StandinHyenaForCausalLM", "AutoModelForCausalLM", hyena_tokenizer),
+        ("mamba", "StandinMambaForMaskedLM", "AutoModelForMaskedLM", hyena_tokenizer),
     ]:
         config = module.StandinConfig(vocab_size=len(tokenizer), hidden_size=16, n_layer=2)
         config.auto_map = {

@@ -76,6 +76,27 @@ def test_hooked_last_layer_is_the_models_output(checkpoints, name):
     torch.testing.assert_close(states[-1], own)
 
 
+def test_residual_stream_layers_of_mamba_style_blocks(checkpoints):
+    """Caduceus' hooks (declared in YAML here): a layer is block output + residual; the last
+    is the final norm of that sum."""
+    modules = {"embeddings": "backbone.embeddings", "blocks": "backbone.layers",
+               "final_norm": "backbone.norm_f", "residual_sum": True}
+    settings = {"family": "masked_lm", "n_layers": 2, "remote_code": True,
+                "layer_modules": modules}
+    model = load_embedder("mamba", settings, checkpoints["mamba"])
+    (enc,) = model.encode(SEQS[:1])
+    states, _ = model.hidden_states([enc])
+    backbone = model.backbone.backbone
+    with torch.inference_mode():
+        hidden, residual = backbone.embeddings(torch.from_numpy(enc.ids)[None]), None
+        expected = [hidden]
+        for layer in backbone.layers:
+            hidden, residual = layer(hidden, residual)
+            expected.append(hidden + residual)
+        expected[-1] = backbone.norm_f(expected[-1])
+    torch.testing.assert_close(states[:, 0], torch.cat(expected))
+
+
 def test_pooling_excludes_special_tokens(checkpoints, tmp_path):
     model = embedder(checkpoints, "dnabert2")  # [CLS] ... [SEP]
     extract(model, SEQS, tmp_path / "emb", token_layers=[2])

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class LayerModules:
     """Module paths whose outputs are layers 0..n: the embedding output, a ModuleList of blocks,
-    and an optional final norm applied to the last block's output (it then *is* layer n)."""
+    and an optional final norm applied to the last block's output (it then *is* layer n).
+    `residual_sum`: blocks return (output, residual) as pre-norm Mamba blocks do, and the
+    residual-stream state after a block is their sum."""
 
     embeddings: str
     blocks: str
     final_norm: str | None = None
+    residual_sum: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ FAMILIES = {
             "Caduceus (`kuleshov-group/caduceus-ph_*`); Mamba blocks, CUDA kernels from mamba-ssm",
             head="masked_lm",
             remote_code="required",
-            layer_modules=LayerModules("backbone.embeddings", "backbone.layers", "backbone.norm_f"),
+            layer_modules=LayerModules(
+                "backbone.embeddings", "backbone.layers", "backbone.norm_f", residual_sum=True
+            ),
             attention_mask=False,
             requires=("mamba_ssm",),
             extra="caduceus",

@@ -158,7 +158,10 @@ class TransformersEmbedder:
 
         def keep(index):
             def hook(_module, _inputs, output):
-                captured[index] = output[0] if isinstance(output, tuple) else output
+                if isinstance(output, tuple):
+                    summed = spec.residual_sum and len(output) > 1 and output[1] is not None
+                    output = output[0] + output[1] if summed else output[0]
+                captured[index] = output
 
             return hook
 
