@@ -51,7 +51,7 @@ def test_wrong_type_and_enum(demo):
     bad["seeds"] = "0"
     assert "seeds: '0' is not of type 'array'" in _error(bad)
     demo["tasks"]["motif_grammar"]["kind"] = "classification"
-    assert "allowed values: ['regression', 'binary']" in _error(demo)
+    assert "allowed values: ['regression', 'binary', 'multilabel', 'multitask_regression']" in _error(demo)
 
 
 def test_undefined_references_name_allowed_values(demo):

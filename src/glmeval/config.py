@@ -79,8 +79,21 @@ def reference_errors(config: dict) -> list[str]:
                     f"tasks.{task_name}.probes: {name!r} is a {probes[name]['type']} probe, "
                     f"which needs a {'/'.join(sorted(kinds))} task; this task is {task['kind']}"
                 )
-        if "source" in task and "table" in task["source"] and "targets" not in task:
+        is_table = {"table", "files", "fasta"} & set(task["source"])
+        if is_table and "targets" not in task:
             errors.append(f"tasks.{task_name}: a table source needs 'targets' (column names)")
+    defined = config.get("downloads", {})
+    for section in ("tasks", "variants"):
+        for entry_name, entry in config.get(section, {}).items():
+            for name in sorted(downloads_used(entry.get("source", entry))):
+                if name not in defined:
+                    errors.append(
+                        f"{section}.{entry_name}: download {name!r} is not defined; defined "
+                        f"downloads: {sorted(defined)}"
+                    )
+    for variants_name, variants in config.get("variants", {}).items():
+        if variants.get("context") == "genome" and not {"length", "genome"} <= set(variants):
+            errors.append(f"variants.{variants_name}: context: genome needs length and genome")
     for probe_name, probe in probes.items():
         for name in probe.get("models", []):
             if name not in models:
@@ -142,6 +155,43 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
             f"allowed: 0..{n_layers}"
         )
     return errors
+
+
+DOWNLOADS = "resources/downloads"
+
+
+def _is_file_ref(value) -> bool:
+    return isinstance(value, dict) and set(value) == {"download", "path"}
+
+
+def resolve_files(value):
+    """`value` with every {download, path} reference replaced by its local path under
+    resources/downloads/<download>/."""
+    if _is_file_ref(value):
+        return f"{DOWNLOADS}/{value['download']}/{value['path']}"
+    if isinstance(value, dict):
+        return {k: resolve_files(v) for k, v in value.items()}
+    return value
+
+
+def downloads_used(value) -> set[str]:
+    """Names of the downloads a (task or variants) source refers to."""
+    if _is_file_ref(value):
+        return {value["download"]}
+    if isinstance(value, dict):
+        return set().union(*(downloads_used(v) for v in value.values()))
+    return set()
+
+
+def local_files(source: dict) -> list[str]:
+    """Plain local files a source reads (a workflow input; downloads are their own rule)."""
+    files = []
+    for key, value in source.items():
+        if isinstance(value, str) and key in ("table", "fasta", "labels", "h5", "genome", "cagi5"):
+            files.append(value)
+        elif isinstance(value, dict) and not _is_file_ref(value):
+            files += [v for v in value.values() if isinstance(v, str)]
+    return files
 
 
 def model_settings(config: dict, name: str) -> dict:

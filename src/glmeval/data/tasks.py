@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from glmeval.data.sequence import check_sequences
@@ -30,22 +31,92 @@ def _synthetic_splits(source: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     return splits, provenance
 
 
+def _read_table(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+
+
+def _read_fasta(path: str | Path) -> pd.DataFrame:
+    from pyfaidx import Fasta
+
+    records = Fasta(str(path), as_raw=True, sequence_always_upper=True)
+    names = list(records.keys())
+    return pd.DataFrame({"id": names, "sequence": [records[name][:] for name in names]})
+
+
 def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFrame], dict]:
-    path = Path(source["table"])
-    reader = {".parquet": pd.read_parquet, ".tsv": lambda p: pd.read_csv(p, sep="\t")}
-    df = reader.get(path.suffix, pd.read_csv)(path)
-    columns = {"id": "id", source["sequence_column"]: "sequence", source["split_column"]: "split"}
-    missing = [c for c in [*columns, *targets] if c not in df.columns]
+    """Your own data: one table with a split column (or a seeded random split), one table per
+    split, or FASTA sequences joined to a label table by id."""
+    id_col = source.get("id_column", "id")
+    seq_col = source.get("sequence_column", "sequence")
+    split_col = source.get("split_column", "split")
+    if "files" in source:
+        parts = []
+        for split in SPLITS:
+            part = _read_table(source["files"][split]).assign(**{split_col: split})
+            if id_col not in part.columns:
+                part[id_col] = [f"{split}-{i}" for i in range(len(part))]
+            parts.append(part)
+        df, where, inputs = (
+            pd.concat(parts, ignore_index=True),
+            source["files"]["train"],
+            list(source["files"].values()),
+        )
+    elif "fasta" in source:
+        labels = _read_table(source["labels"])
+        if id_col not in labels.columns:
+            raise ValueError(
+                f"{source['labels']}: no id column {id_col!r}; it has {list(labels.columns)}."
+            )
+        sequences = _read_fasta(source["fasta"]).rename(columns={"id": id_col, "sequence": seq_col})
+        labels[id_col] = labels[id_col].astype(str)
+        unmatched = sorted(set(labels[id_col]) - set(sequences[id_col]))
+        if unmatched:
+            raise ValueError(
+                f"{source['labels']}: {len(unmatched)} ids have no sequence in {source['fasta']}, "
+                f"e.g. {unmatched[:3]}."
+            )
+        df, where, inputs = (
+            labels.merge(sequences, on=id_col),
+            source["labels"],
+            [source["fasta"], source["labels"]],
+        )
+    else:
+        df, where, inputs = _read_table(source["table"]), source["table"], [source["table"]]
+        if id_col not in df.columns:
+            df[id_col] = [f"row-{i}" for i in range(len(df))]
+    if "random_split" in source:
+        df[split_col] = _random_split(len(df), **source["random_split"])
+    missing = [c for c in [id_col, seq_col, split_col, *targets] if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; it has {list(df.columns)}.")
-    df = df.rename(columns=columns)
+        raise ValueError(f"{where}: missing column(s) {missing}; it has {list(df.columns)}.")
+    names = {**{s: s for s in SPLITS}, **source.get("split_names", {})}
+    df = df.rename(columns={id_col: "id", seq_col: "sequence"})
     df["id"] = df["id"].astype(str)
-    df["sequence"] = df["sequence"].str.upper()
-    splits = {s: df[df["split"] == s].drop(columns="split").reset_index(drop=True) for s in SPLITS}
-    empty = [s for s, part in splits.items() if part.empty]
-    if empty:
-        raise ValueError(f"{path}: no rows with {source['split_column']} in {empty}.")
-    return splits, {"table": str(path), "sha256": sha256_of(path)}
+    df["sequence"] = df["sequence"].astype(str).str.upper()
+    unknown = sorted(set(df[split_col].astype(str)) - set(names.values()))
+    if unknown:
+        raise ValueError(
+            f"{where}: split values {unknown} are none of {sorted(names.values())}; map them "
+            "with split_names (e.g. valid: dev)."
+        )
+    splits = {
+        s: df[df[split_col].astype(str) == names[s]].drop(columns=split_col).reset_index(drop=True)
+        for s in SPLITS
+    }
+    return splits, {"inputs": {str(p): sha256_of(p) for p in inputs}}
+
+
+def _random_split(n: int, valid: float, test: float, seed: int = 0) -> np.ndarray:
+    order = np.random.default_rng(seed).permutation(n)
+    labels = np.empty(n, dtype=object)
+    n_valid, n_test = round(n * valid), round(n * test)
+    labels[order[:n_valid]] = "valid"
+    labels[order[n_valid : n_valid + n_test]] = "test"
+    labels[order[n_valid + n_test :]] = "train"
+    return labels
 
 
 def prepare_task(name: str, task: dict, out_dir: str | Path) -> None:
@@ -57,7 +128,15 @@ def prepare_task(name: str, task: dict, out_dir: str | Path) -> None:
     else:
         targets = task["targets"]
         splits, provenance = _table_splits(source, targets)
-    write_task(name, task["kind"], targets, splits, provenance, out_dir)
+    write_task(
+        name,
+        task["kind"],
+        targets,
+        splits,
+        provenance,
+        out_dir,
+        invalid=task.get("invalid", "error"),
+    )
 
 
 def write_task(
@@ -87,14 +166,16 @@ def write_task(
         for column in sequence_columns:
             bad |= part[column].str.contains(r"[^ACGTN]", regex=True) | part[column].eq("")
         if bad.any() and invalid == "error":
-            row = part[bad].iloc[0]
+            row = part[bad].iloc[:1]
+            missing = [t for t in targets if row[t].isna().any()]
+            if missing:
+                raise ValueError(
+                    f"{where}, row id {row['id'].iloc[0]!r}: missing target value(s) {missing}. "
+                    "Fix the data or set the task's invalid: drop to drop such rows."
+                )
             for column in sequence_columns:
-                check_sequences(part[column], part["id"], where=where)
-            raise ValueError(
-                f"{where}, row id {row['id']!r}: missing target value(s) "
-                f"{[t for t in targets if pd.isna(row[t])]}. Fix the data or set the task's "
-                "invalid: drop to drop such rows."
-            )
+                check_sequences(row[column], row["id"], where=where)
+            raise ValueError(f"{where}, row id {row['id'].iloc[0]!r}: an empty sequence.")
         if bad.any():
             dropped[split] = int(bad.sum())
             print(

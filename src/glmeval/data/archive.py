@@ -1,0 +1,239 @@
+"""The paper's h5 archives (Zenodo 10.5281/zenodo.11583224) as canonical task splits.
+
+Every reader decodes the stored one-hot back to sequence text and calls `write_task`. Shared
+decoding rules (paper_spec.md §1, `onehot_to_seq`):
+
+- Channels are A, C, G, T in that order; only the first four are read (eCLIP archives carry
+  extra channels after them, §5.1). A position with all four channels 0 is N; so is one with all
+  four at 0.25, the N encoding of the authors' `seq_to_onehot`. Any other position that is not
+  exactly one 1 and three 0s (two hot channels, NaN, 0.5, ...) is an error naming the row.
+- Layout: the channel axis is the shorter of the two non-batch axes (every archive stores
+  173–1000 nt and 4+ channels), so channels-first (ChIP, eCLIP, §5.1) and channels-last
+  (lentiMPRA, INSERT-seq, multitask eCLIP, the last [inferred]) are both accepted; the layout
+  found per key is recorded in task.json's provenance. Any numeric or boolean dtype is accepted
+  (the archives' dtypes are not documented).
+- Ids are `{split}-{row}` (`fold{k}-{row}` for lentiMPRA), `row` being the 0-based row within
+  the archive key, so an id points back to the archive row it came from.
+- Each reader's `source` is `{"h5": path}` (plus `task_names` for the multitask eCLIP file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from glmeval.data.tasks import SPLITS, write_task
+from glmeval.io import sha256_of
+
+_BASES = np.frombuffer(b"ACGTN", dtype=np.uint8)
+_BLOCK = 1 << 24  # array elements decoded at a time, bounding memory on the 393k-row K562 file
+LENTIMPRA_FOLDS = {"train": range(1, 9), "valid": range(9, 10), "test": range(10, 11)}
+TASK_NAME_KEYS = ("task_names", "targets")
+
+
+def decode_one_hot(x: np.ndarray, where: str, first_row: int = 0) -> list[str]:
+    """Sequences of an (n, L, C >= 4) channels-last one-hot block (rules in the module doc);
+    `where` and `first_row` name the offending row in errors."""
+    x = x[..., :4]
+    hot = x == 1
+    n_hot = hot.sum(axis=-1)
+    blank = (x == 0).all(axis=-1) | (x == 0.25).all(axis=-1)
+    bad = ~(blank | ((n_hot == 1) & (hot | (x == 0)).all(axis=-1)))
+    if bad.any():
+        row, pos = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{where}, row {first_row + row}, position {pos}: channels A, C, G, T = "
+            f"{x[row, pos].tolist()} are not one-hot (one 1 and three 0s; all 0 for N)."
+        )
+    codes = np.where(n_hot == 1, hot.argmax(axis=-1), 4)
+    return _BASES[codes].view(f"S{x.shape[1]}").ravel().astype(str).tolist()
+
+
+def _read_sequences(f: h5py.File, key: str, where: str) -> tuple[list[str], str]:
+    """Decode archive key `key` in blocks; return the sequences and the layout found."""
+    ds = f[key]
+    if ds.ndim != 3 or ds.shape[1] == ds.shape[2] or min(ds.shape[1:]) < 4:
+        raise ValueError(
+            f"{where}: expected a one-hot array (N, L, C) or (N, C, L) with C >= 4 channels "
+            f"shorter than the sequence length L; got shape {ds.shape}."
+        )
+    channels_first = ds.shape[1] < ds.shape[2]
+    step = max(1, _BLOCK // (ds.shape[1] * ds.shape[2]))
+    seqs = []
+    for start in range(0, ds.shape[0], step):
+        block = ds[start : start + step]
+        seqs += decode_one_hot(block.transpose(0, 2, 1) if channels_first else block, where, start)
+    return seqs, "channels_first" if channels_first else "channels_last"
+
+
+def _read_targets(f: h5py.File, key: str, where: str, n: int, width: int | None = 1) -> np.ndarray:
+    """Key `key` as float64 (n, width) (`width=None`: any number of columns); a 1-D array is
+    one column."""
+    y = np.asarray(f[key][()], dtype=np.float64)
+    y = y[:, None] if y.ndim == 1 else y
+    if y.ndim != 2 or y.shape[0] != n or (width is not None and y.shape[1] != width):
+        columns = "any number of" if width is None else width
+        raise ValueError(
+            f"{where}: expected {n} rows (as many as the sequences) and {columns} column(s); "
+            f"got shape {f[key].shape}."
+        )
+    return y
+
+
+def _require(f: h5py.File, keys: list[str], where: str) -> None:
+    missing = [k for k in keys if k not in f]
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {missing}; the file has {sorted(f.keys())}.")
+
+
+def _frame(prefix: str, seqs: list[str], targets: dict[str, np.ndarray]) -> pd.DataFrame:
+    ids = [f"{prefix}-{row}" for row in range(len(seqs))]
+    return pd.DataFrame({"id": ids, "sequence": seqs, **targets})
+
+
+def _check_values(df: pd.DataFrame, targets: list[str], where: str, binary: bool) -> None:
+    """Infinite values, and for binary targets values other than 0/1, are errors naming the row;
+    NaN is left to `write_task` (error or drop)."""
+    values = df[targets].to_numpy()
+    bad = np.isinf(values) | (binary & ~np.isnan(values) & (values != 0) & (values != 1))
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        allowed = "0 or 1" if binary else "finite"
+        raise ValueError(
+            f"{where}, row id {df['id'].iloc[row]!r}: target {targets[col]!r} is "
+            f"{values[row, col]}, not {allowed}."
+        )
+
+
+def _provenance(path: Path, layout: dict[str, str], **extra) -> dict:
+    return {"h5": str(path), "sha256": sha256_of(path), "layout": layout, **extra}
+
+
+def prepare_lentimpra(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+    """lentiMPRA `lentiMPRA_{HepG2,K562}.h5` (§4.1–4.2): one-hot `{k}_x` (N, 230, 4) and activity
+    `{k}_y` (N,) (an (N, 1) column is accepted) for folds k = 1..10; folds 1–8 train, 9 valid,
+    10 test, in fold order. Target `activity`; ids `fold{k}-{row}`."""
+    path = Path(source["h5"])
+    where = f"task {name!r}: {path}"
+    splits, layout = {}, {}
+    with h5py.File(path, "r") as f:
+        _require(f, [f"{k}_{xy}" for k in range(1, 11) for xy in "xy"], where)
+        for split, folds in LENTIMPRA_FOLDS.items():
+            parts = []
+            for k in folds:
+                seqs, layout[f"{k}_x"] = _read_sequences(f, f"{k}_x", f"{where} [{k}_x]")
+                y = _read_targets(f, f"{k}_y", f"{where} [{k}_y]", len(seqs))
+                parts.append(_frame(f"fold{k}", seqs, {"activity": y[:, 0]}))
+            splits[split] = pd.concat(parts, ignore_index=True)
+            _check_values(splits[split], ["activity"], f"{where}, split {split!r}", binary=False)
+    fold_lists = {split: list(folds) for split, folds in LENTIMPRA_FOLDS.items()}
+    provenance = _provenance(path, layout, folds=fold_lists)
+    return write_task(
+        name, "regression", ["activity"], splits, provenance, out_dir, invalid=invalid
+    )
+
+
+def prepare_binary_h5(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+    """One ChIP-seq TF `chip/{TF}_200.h5` or one eCLIP RBP `eclip/{RBP}_K562_200.h5` (§5.1):
+    200-nt one-hot (N, C, 200), channels-first, C = 4 (ChIP) or C >= 4 (eCLIP; channels after
+    the first four ignored), and binary labels (N, 1) (or (N,)). ChIP keys are lower case
+    (`x_train`, `y_train`, ...; §5.1, §13 item 7) and eCLIP keys upper case (`X_train`,
+    `Y_train`, ...); whichever complete set the file holds is read. Target `label`; ids
+    `{split}-{row}`."""
+    path = Path(source["h5"])
+    where = f"task {name!r}: {path}"
+    splits, layout = {}, {}
+    with h5py.File(path, "r") as f:
+        lower = [f"{xy}_{split}" for split in SPLITS for xy in "xy"]
+        keys = lower if all(k in f for k in lower) else [k.capitalize() for k in lower]
+        _require(f, keys, where)
+        x_key, y_key = keys[0][0], keys[1][0]
+        for split in SPLITS:
+            xs, ys = f"{x_key}_{split}", f"{y_key}_{split}"
+            seqs, layout[xs] = _read_sequences(f, xs, f"{where} [{xs}]")
+            y = _read_targets(f, ys, f"{where} [{ys}]", len(seqs))
+            splits[split] = _frame(split, seqs, {"label": y[:, 0]})
+            _check_values(splits[split], ["label"], f"{where} [{ys}]", binary=True)
+    return write_task(
+        name, "binary", ["label"], splits, _provenance(path, layout), out_dir, invalid=invalid
+    )
+
+
+def _task_names(f: h5py.File, source: dict, n_tasks: int, where: str) -> tuple[list[str], str]:
+    """Target names: `source["task_names"]`, else a 1-D string dataset `task_names` or
+    `targets` in the file, else `task_0..task_{n-1}`; also say where they came from."""
+    if "task_names" in source:
+        names, origin = [str(n) for n in source["task_names"]], "source"
+    else:
+        key = next((k for k in TASK_NAME_KEYS if k in f), None)
+        if key is None:
+            return [f"task_{i}" for i in range(n_tasks)], "default"
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f[key][()].ravel()]
+        origin = f"file key {key!r}"
+    if len(names) != n_tasks or len(set(names)) != n_tasks or {"id", "sequence"} & set(names):
+        raise ValueError(
+            f"{where}: task names from {origin} must be {n_tasks} unique names other than 'id' "
+            f"and 'sequence'; got {names}."
+        )
+    return names, origin
+
+
+def prepare_eclip_multitask(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+    """Multitask K562 eCLIP `eclip/K562.h5` (§3.8, §5.6): `X_{split}` one-hot (N, L, 4),
+    channels-last, L ≈ 1000 [inferred; the number of tasks and L are unknown, §13 item 1], and
+    `Y_{split}` (N, T) binary. Kind multilabel, one target column per task (names: see
+    `_task_names`; recorded in provenance). Ids `{split}-{row}`."""
+    path = Path(source["h5"])
+    where = f"task {name!r}: {path}"
+    frames, layout, targets = {}, {}, None
+    with h5py.File(path, "r") as f:
+        _require(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
+        for split in SPLITS:
+            seqs, layout[f"X_{split}"] = _read_sequences(f, f"X_{split}", f"{where} [X_{split}]")
+            width = None if targets is None else len(targets)
+            y = _read_targets(f, f"Y_{split}", f"{where} [Y_{split}]", len(seqs), width)
+            if targets is None:
+                targets, origin = _task_names(f, source, y.shape[1], where)
+            frames[split] = _frame(split, seqs, dict(zip(targets, y.T)))
+            _check_values(frames[split], targets, f"{where} [Y_{split}]", binary=True)
+    provenance = _provenance(path, layout, task_names_from=origin)
+    return write_task(name, "multilabel", targets, frames, provenance, out_dir, invalid=invalid)
+
+
+def prepare_insert_seq(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+    """INSERT-seq `RNAenlong/insert_dataset.h5` (§8.1): `X_{split}` one-hot (N, 173, 4),
+    channels-last, and `Y_{split}` (N, k); the archive's own train/valid/test split. Target
+    `log1p_y0` = log(Y[:, 0] + 1), the only label the paper uses; Y[:, 0] <= -1 is an error
+    naming the row. Ids `{split}-{row}`."""
+    path = Path(source["h5"])
+    where = f"task {name!r}: {path}"
+    splits, layout = {}, {}
+    with h5py.File(path, "r") as f:
+        _require(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
+        for split in SPLITS:
+            seqs, layout[f"X_{split}"] = _read_sequences(f, f"X_{split}", f"{where} [X_{split}]")
+            y = _read_targets(f, f"Y_{split}", f"{where} [Y_{split}]", len(seqs), width=None)[:, 0]
+            if (y <= -1).any():
+                row = int(np.argmax(y <= -1))
+                raise ValueError(
+                    f"{where} [Y_{split}], row id '{split}-{row}': Y[:, 0] = {y[row]} <= -1, "
+                    "so log(y + 1) is undefined."
+                )
+            splits[split] = _frame(split, seqs, {"log1p_y0": np.log1p(y)})
+            _check_values(splits[split], ["log1p_y0"], f"{where} [Y_{split}]", binary=False)
+    provenance = _provenance(path, layout, target="log(Y[:, 0] + 1)")
+    return write_task(
+        name, "regression", ["log1p_y0"], splits, provenance, out_dir, invalid=invalid
+    )
+
+
+ARCHIVE_TASKS = {
+    "lentimpra": prepare_lentimpra,
+    "chip": prepare_binary_h5,
+    "eclip": prepare_binary_h5,
+    "eclip_multitask": prepare_eclip_multitask,
+    "insert_seq": prepare_insert_seq,
+}
