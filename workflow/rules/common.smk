@@ -5,8 +5,9 @@ from glmeval.data.tasks import SPLITS
 
 glm_config.validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 
-TASKS = list(config["tasks"])
 PROBE_JOBS = glm_config.probe_jobs(config)
+# tasks with probe jobs (the others are only prepared, by the `data` target)
+TASKS = [task for task in config["tasks"] if any(j.task == task for j in PROBE_JOBS)]
 TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
     "results/tables/probe_metrics.csv"
 ]
@@ -31,6 +32,8 @@ wildcard_constraints:
     layer=r"\d+",
     probe=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     seed=r"\d+",
+    download=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    variants=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
 def device():
@@ -38,7 +41,14 @@ def device():
 
 
 def task_config(wildcards):
-    return config["tasks"][wildcards.task]
+    """The task's settings with every download reference resolved to a local path."""
+    return glm_config.resolve_files(config["tasks"][wildcards.task])
+
+
+def download_dirs(entry):
+    return [
+        f"{glm_config.DOWNLOADS}/{d}" for d in sorted(glm_config.downloads_used(entry))
+    ]
 
 
 def model_config(wildcards):
@@ -54,8 +64,14 @@ def token_layers(wildcards):
 
 
 def task_source_files(wildcards):
+    """Local files and downloads a task is prepared from."""
     source = config["tasks"][wildcards.task]["source"]
-    return [source["table"]] if "table" in source else []
+    return glm_config.local_files(source) + download_dirs(source)
+
+
+def variants_source_files(wildcards):
+    entry = config["variants"][wildcards.variants]
+    return glm_config.local_files(entry) + download_dirs(entry)
 
 
 def model_dir(model):

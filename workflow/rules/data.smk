@@ -1,3 +1,44 @@
+DOWNLOADS_USED = sorted(
+    {
+        d
+        for section in ("tasks", "variants")
+        for entry in config[section].values()
+        for d in glm_config.downloads_used(entry)
+    }
+)
+
+
+rule data:
+    """Every task and variant set, prepared (downloads fetched as needed)."""
+    input:
+        expand("resources/data/{task}/task.json", task=config["tasks"]),
+        expand("resources/variants/{variants}/task.json", variants=config["variants"]),
+    localrule: True
+
+
+rule download:
+    """Every download the configured tasks use (run where the network is reachable)."""
+    input:
+        expand("resources/downloads/{download}", download=DOWNLOADS_USED),
+    localrule: True
+
+
+rule fetch_download:
+    output:
+        directory("resources/downloads/{download}"),
+    log:
+        "logs/fetch_download/{download}.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        spec=lambda wc: config["downloads"][wc.download],
+        offline=config["offline"],
+    script:
+        "../scripts/fetch_download.py"
+
+
 rule prepare_task:
     input:
         task_source_files,
@@ -12,3 +53,19 @@ rule prepare_task:
         task=task_config,
     script:
         "../scripts/prepare_task.py"
+
+
+rule prepare_variants:
+    input:
+        variants_source_files,
+    output:
+        variants="resources/variants/{variants}/variants.parquet",
+        meta="resources/variants/{variants}/task.json",
+    log:
+        "logs/prepare_variants/{variants}.log",
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        source=lambda wc: glm_config.resolve_files(config["variants"][wc.variants]),
+    script:
+        "../scripts/prepare_variants.py"

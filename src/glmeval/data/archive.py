@@ -141,14 +141,15 @@ def prepare_binary_h5(name: str, source: dict, out_dir, invalid: str = "error") 
     200-nt one-hot (N, C, 200), channels-first, C = 4 (ChIP) or C >= 4 (eCLIP; channels after
     the first four ignored), and binary labels (N, 1) (or (N,)). ChIP keys are lower case
     (`x_train`, `y_train`, ...; §5.1, §13 item 7) and eCLIP keys upper case (`X_train`,
-    `Y_train`, ...); whichever complete set the file holds is read. Target `label`; ids
+    `Y_train`, ...); the casing with more keys in the file is read. Target `label`; ids
     `{split}-{row}`."""
     path = Path(source["h5"])
     where = f"task {name!r}: {path}"
     splits, layout = {}, {}
     with h5py.File(path, "r") as f:
         lower = [f"{xy}_{split}" for split in SPLITS for xy in "xy"]
-        keys = lower if all(k in f for k in lower) else [k.capitalize() for k in lower]
+        upper = [k.capitalize() for k in lower]
+        keys = max(lower, upper, key=lambda ks: sum(k in f for k in ks))
         _require(f, keys, where)
         x_key, y_key = keys[0][0], keys[1][0]
         for split in SPLITS:

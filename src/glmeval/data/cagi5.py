@@ -37,21 +37,20 @@ def _read_tsv(path: Path, element: str, subset: str) -> pd.DataFrame:
             f"'##' lines; found columns {found} on line {skip + 1}."
         )
     df = pd.read_csv(path, sep="\t", skiprows=skip + 1, header=None, names=HEADER, dtype=str)
-    for column in ("Pos", "Value", "Confidence"):
-        df[column] = pd.to_numeric(df[column], errors="coerce")
-    bad = df.isna().any(axis=1) | ~df["Ref"].isin(list("ACGT")) | ~df["Alt"].isin(list("ACGT"))
-    bad |= df["Ref"] == df["Alt"]
+    num = df[["Pos", "Value", "Confidence"]].apply(pd.to_numeric, errors="coerce")
+    bad = df.isna().any(axis=1) | num.isna().any(axis=1) | (num["Pos"] % 1 != 0)
+    bad |= ~df["Ref"].isin(list("ACGT")) | ~df["Alt"].isin(list("ACGT")) | (df["Ref"] == df["Alt"])
     if bad.any():
         row = bad.to_numpy().argmax()
         raise ValueError(
             f"{path}, line {skip + 2 + row}: expected an SNV (Ref, Alt in ACGT, different) with "
-            f"all of {HEADER}; found {df.iloc[row].tolist()}."
+            f"numeric Pos, Value, Confidence; found {df.iloc[row].tolist()}."
         )
     chrom = df["Chrom"].str.removeprefix("chr")
     return pd.DataFrame({
-        "element": element, "set": subset, "chrom": "chr" + chrom, "pos": df["Pos"].astype(int),
-        "ref": df["Ref"], "alt": df["Alt"], "effect": df["Value"].astype(float),
-        "confidence": df["Confidence"].astype(float),
+        "element": element, "set": subset, "chrom": "chr" + chrom, "pos": num["Pos"].astype(int),
+        "ref": df["Ref"], "alt": df["Alt"], "effect": num["Value"].astype(float),
+        "confidence": num["Confidence"].astype(float),
     })
 
 
@@ -156,12 +155,12 @@ def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
     """Write `out_dir/variants.parquet` and then `out_dir/task.json` (kind `variant_effect`);
     return the task.json content.
 
-    `source`: `cagi5` (directory with the TSVs and elements.csv), `context` (`element` or
-    `genome`), for `genome` also `genome` (hg19 FASTA) and `length` (even), and optionally
+    `source`: `cagi5` (directory with the TSVs and elements.csv), `context` (`element`, the
+    default, or `genome`), for `genome` also `genome` (hg19 FASTA) and `length` (even), and optionally
     `elements` (a subset of element names, e.g. [LDLR, SORT1, F9, PKLR]).
     """
     directory = Path(source["cagi5"])
-    context = source.get("context")
+    context = source.get("context", "element")
     if context not in CONTEXTS:
         raise ValueError(f"task {name!r}: source.context must be one of {CONTEXTS}, "
                          f"got {context!r}.")

@@ -24,10 +24,11 @@ TARGETS = {"motif_regression": ["activity"], "motif_grammar": ["label"]}
 
 def _synthetic_splits(source: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     sizes = [source["n_train"], source["n_valid"], source["n_test"]]
-    df = GENERATORS[source["synthetic"]](sum(sizes), length=source["length"], seed=source["seed"])
+    length, seed = source.get("length", 230), source.get("seed", 0)
+    df = GENERATORS[source["synthetic"]](sum(sizes), length=length, seed=seed)
     bounds = [0, sizes[0], sizes[0] + sizes[1], sum(sizes)]
     splits = {s: df.iloc[a:b].reset_index(drop=True) for s, a, b in zip(SPLITS, bounds, bounds[1:])}
-    provenance = {k: source[k] for k in ("synthetic", "length", "seed")}
+    provenance = {"synthetic": source["synthetic"], "length": length, "seed": seed}
     return splits, provenance
 
 
@@ -119,24 +120,32 @@ def _random_split(n: int, valid: float, test: float, seed: int = 0) -> np.ndarra
     return labels
 
 
-def prepare_task(name: str, task: dict, out_dir: str | Path) -> None:
-    """Write `{out_dir}/{split}.parquet` and `{out_dir}/task.json` for configured task `name`."""
-    source = task["source"]
-    if "synthetic" in source:
-        targets = TARGETS[source["synthetic"]]
-        splits, provenance = _synthetic_splits(source)
+def prepare_task(name: str, task: dict, out_dir: str | Path) -> dict:
+    """Write `{out_dir}/{split}.parquet` and `{out_dir}/task.json` for configured task `name`
+    (its file references already resolved to local paths); return the task.json content."""
+    source, invalid = task["source"], task.get("invalid", "error")
+    if "archive" in source:
+        from glmeval.data.archive import ARCHIVE_TASKS
+
+        meta = ARCHIVE_TASKS[source["archive"]](name, source, out_dir, invalid=invalid)
+    elif "splicing" in source:
+        from glmeval.data.splicing import prepare_splicing
+
+        meta = prepare_splicing(name, source, out_dir, invalid=invalid)
     else:
-        targets = task["targets"]
-        splits, provenance = _table_splits(source, targets)
-    write_task(
-        name,
-        task["kind"],
-        targets,
-        splits,
-        provenance,
-        out_dir,
-        invalid=task.get("invalid", "error"),
-    )
+        if "synthetic" in source:
+            targets = TARGETS[source["synthetic"]]
+            splits, provenance = _synthetic_splits(source)
+        else:
+            targets = task["targets"]
+            splits, provenance = _table_splits(source, targets)
+        return write_task(name, task["kind"], targets, splits, provenance, out_dir, invalid=invalid)
+    if meta["kind"] != task["kind"]:
+        raise ValueError(
+            f"task {name!r}: the {source.get('archive', 'splicing')} data is a {meta['kind']} "
+            f"task but the config says kind: {task['kind']}. Set kind: {meta['kind']}."
+        )
+    return meta
 
 
 def write_task(
@@ -148,6 +157,8 @@ def write_task(
     out_dir: str | Path,
     sequence_columns: tuple[str, ...] = ("sequence",),
     invalid: str = "error",
+    missing_targets: bool = False,
+    extra: dict | None = None,
 ) -> dict:
     """Validate a task's splits and write them with `task.json` (last, so a task is complete
     only when its task.json exists); return the task.json content.
@@ -155,20 +166,23 @@ def write_task(
     Each split is a DataFrame with a unique string `id`, the `sequence_columns` (upper-case
     ACGTN) and the `targets`. Rows with non-ACGTN sequences or missing targets are an error
     naming the row (`invalid: error`), or are dropped and counted in task.json and the log
-    (`invalid: drop`). Duplicate ids and empty splits are always errors.
+    (`invalid: drop`). Duplicate ids and empty splits are always errors. With
+    `missing_targets` (splicing: unobserved tissues), a row lacks targets only when all are
+    missing, and task.json says `targets_may_be_missing`. `extra` is added to task.json.
     """
     out_dir = Path(out_dir)
     dropped = {}
     for split in SPLITS:
         part = splits[split].reset_index(drop=True)
         where = f"task {name!r}, split {split!r}"
-        bad = part[targets].isna().any(axis=1)
+        absent = part[targets].isna()
+        bad = absent.all(axis=1) if missing_targets else absent.any(axis=1)
         for column in sequence_columns:
             bad |= part[column].str.contains(r"[^ACGTN]", regex=True) | part[column].eq("")
         if bad.any() and invalid == "error":
-            row = part[bad].iloc[:1]
-            missing = [t for t in targets if row[t].isna().any()]
-            if missing:
+            row, first = part[bad].iloc[:1], absent[bad].iloc[0]
+            missing = [t for t in targets if first[t]]
+            if first.all() if missing_targets else first.any():
                 raise ValueError(
                     f"{where}, row id {row['id'].iloc[0]!r}: missing target value(s) {missing}. "
                     "Fix the data or set the task's invalid: drop to drop such rows."
@@ -200,8 +214,10 @@ def write_task(
         "metrics": METRICS[kind],
         "sequence_length": {"min": int(lengths.min()), "max": int(lengths.max())},
         "n": {split: len(splits[split]) for split in SPLITS},
+        "targets_may_be_missing": missing_targets,
         "dropped": dropped,
         "provenance": provenance,
+        **(extra or {}),
     }
     write_json(meta, out_dir / "task.json")
     return meta
