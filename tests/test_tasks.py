@@ -46,9 +46,10 @@ def test_bad_sequence_names_task_split_row_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_gue_per_split_files_as_a_table_task(shared, tmp_path):
+@pytest.mark.parametrize("tf", ["0", "1", "2"])
+def test_gue_per_split_files_as_a_table_task(shared, tmp_path, tf):
     """The real GUE TF data: per-split files (train/dev/test), no id column."""
-    gue = shared / "data" / "gue_tf" / "0"
+    gue = shared / "data" / "gue_tf" / tf
     task = {"kind": "binary", "targets": ["label"],
             "source": {"files": {"train": str(gue / "train.csv"), "valid": str(gue / "dev.csv"),
                                  "test": str(gue / "test.csv")}}}

@@ -134,3 +134,52 @@ def test_demo_outputs(demo_run, demo_config):
     assert not list(demo_run.rglob(".*.tmp-*"))
     again = snakemake("-n", "--configfile", str(demo_config), "--directory", str(demo_run))
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_data_from_a_download_then_offline(tmp_path, shared):
+    """`snakemake data` fetches a checksum-pinned archive from a (loopback) server, unpacks it
+    and prepares a table task from files inside it; offline, the same config runs from
+    resources/downloads/ alone, and an absent download is a clear error."""
+    import hashlib
+    import http.server
+    import threading
+    import zipfile
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with zipfile.ZipFile(served / "gue.zip", "w") as archive:
+        for name in ("train.csv", "dev.csv", "test.csv"):
+            archive.write(shared / "data" / "gue_tf" / "1" / name, f"tf1/{name}")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(served))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    inside = {s: {"download": "gue", "path": f"tf1/{f}.csv"}
+              for s, f in (("train", "train"), ("valid", "dev"), ("test", "test"))}
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["downloads"] = {"gue": {
+        "url": f"http://127.0.0.1:{server.server_port}/gue.zip",
+        "sha256": hashlib.sha256((served / "gue.zip").read_bytes()).hexdigest()}}
+    config["tasks"] = {"gue_tf1": {"kind": "binary", "targets": ["label"],
+                                   "source": {"files": inside}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    work = tmp_path / "work"
+    try:
+        result = snakemake("--cores", "1", "data", "--configfile", str(tmp_path / "c.yaml"),
+                           "--directory", str(work))
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    meta = yaml.safe_load((work / "resources" / "data" / "gue_tf1" / "task.json").read_text())
+    assert meta["n"] == {"train": 30672, "valid": 1000, "test": 1000}
+    assert (work / "resources" / "downloads" / "gue" / "download.json").exists()
+
+    config["offline"] = True
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    shutil.rmtree(work / "resources" / "data")
+    result = snakemake("--cores", "1", "data", "--configfile", str(tmp_path / "c.yaml"),
+                       "--directory", str(work))
+    assert result.returncode == 0, result.stderr[-3000:]
+    shutil.rmtree(work / "resources")
+    result = snakemake("--cores", "1", "data", "--configfile", str(tmp_path / "c.yaml"),
+                       "--directory", str(work), "--show-failed-logs")
+    assert result.returncode != 0 and "snakemake download" in result.stdout + result.stderr

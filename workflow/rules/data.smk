@@ -34,7 +34,6 @@ rule fetch_download:
         "../../envs/glmeval.yaml"
     params:
         spec=lambda wc: config["downloads"][wc.download],
-        offline=config["offline"],
     script:
         "../scripts/fetch_download.py"
 

@@ -3,4 +3,5 @@ import sys
 from glmeval.download import download
 
 sys.stderr = open(snakemake.log[0], "w")
-download(snakemake.params.spec, snakemake.output[0], offline=snakemake.params.offline)
+# offline is read here, not a param: switching it on must not make finished downloads stale
+download(snakemake.params.spec, snakemake.output[0], offline=snakemake.config["offline"])
