@@ -30,9 +30,7 @@ early stopping fires); seeded. N bases are all-zero rows, like the padding.
 
 from __future__ import annotations
 
-import copy
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +43,7 @@ from glmeval.io import atomic_path, read_json, write_json
 from glmeval.metrics import aupr
 from glmeval.models.supervised import PaddedInputEmbedder
 from glmeval.probes.layers import Exp, batch_norm
-from glmeval.probes.train import batches, predict
+from glmeval.probes.train import TrainConfig, fit, predict
 
 L2 = 1e-8
 POOL = 10
@@ -161,67 +159,26 @@ def train_rbp(
     targets = task["targets"]
     train, valid, test = (_load(task_dir, s, targets, input_length) for s in SPLITS)
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    device = torch.device(device)
-    model = RBPNet(len(targets), bn_momentum).to(device)
+    model = RBPNet(len(targets), bn_momentum)
     decayed = set(map(id, model.l2_kernels()))
-    optimizer = torch.optim.Adam(
-        [
-            {"params": model.l2_kernels(), "weight_decay": 2 * L2},
-            {"params": [p for p in model.parameters() if id(p) not in decayed]},
-        ],
-        lr=lr,
-        eps=1e-7,
+    groups = [
+        {"params": model.l2_kernels(), "weight_decay": 2 * L2},
+        {"params": [p for p in model.parameters() if id(p) not in decayed]},
+    ]
+    config = TrainConfig(lr, batch_size, max_epochs, patience, lr_factor, lr_patience, min_lr)
+    history = fit(
+        model,
+        "binary",
+        train,
+        valid,
+        config,
+        seed,
+        device,
+        param_groups=groups,
+        # rank-based, so logits serve as probabilities; pooled over (row, target) as in Keras
+        score=("val_aupr", lambda y, logits: aupr(y.ravel(), logits.ravel())),
     )
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer,
-        mode="max",
-        factor=lr_factor,
-        patience=lr_patience - 1,  # Keras reduces after `patience` bad epochs, torch after one more
-        min_lr=min_lr,
-        threshold=1e-4,
-        threshold_mode="abs",
-    )
-    loss_fn = nn.BCEWithLogitsLoss()
-    best, best_state, best_epoch, stale, history = -np.inf, None, 0, 0, []
-    for epoch in range(1, max_epochs + 1):
-        model.train()
-        total = 0.0
-        for xb, yb in batches(*train, batch_size, rng):
-            if len(xb) == 1:  # BatchNorm cannot train on a single row
-                continue
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb.to(device)), yb.to(device))
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(xb)
-        logits = predict(model, valid[0], batch_size, device)
-        val_loss = loss_fn(torch.from_numpy(logits), torch.from_numpy(valid[1])).item()
-        val_aupr = aupr(valid[1].ravel(), logits.ravel())  # rank-based: logits = probabilities
-        lr_now = optimizer.param_groups[0]["lr"]
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": total / len(train[0]),
-                "val_loss": val_loss,
-                "val_aupr": val_aupr,
-                "lr": lr_now,
-            }
-        )
-        print(
-            f"epoch {epoch}: train_loss {total / len(train[0]):.4f} val_loss {val_loss:.4f} "
-            f"val_aupr {val_aupr:.4f} lr {lr_now:.1e}",
-            file=sys.stderr,
-        )
-        scheduler.step(val_aupr)
-        if val_aupr > best:
-            best, best_epoch, stale = val_aupr, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    model.load_state_dict(best_state)
+    best = max(history, key=lambda entry: entry["val_aupr"])
     test_logits = predict(model, test[0], batch_size, device)
     summary = {
         "task": task["name"],
@@ -229,8 +186,8 @@ def train_rbp(
         "n_tasks": len(targets),
         "input_length": input_length,
         "seed": seed,
-        "best_epoch": best_epoch,
-        "val_aupr": best,
+        "best_epoch": best["epoch"],
+        "val_aupr": best["val_aupr"],
         "test_aupr": aupr(test[1].ravel(), test_logits.ravel()),
         "training": {
             "max_epochs": max_epochs,

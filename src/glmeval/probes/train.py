@@ -1,7 +1,7 @@
 """One training loop for every neural probe.
 
 Adam (Keras epsilon 1e-7), MSE or binary cross-entropy on logits, ReduceLROnPlateau and early
-stopping on the validation loss with the best weights restored. Inputs may be memory-mapped
+stopping on the validation loss (or a validation score) with the best weights restored. Inputs may be memory-mapped
 arrays: batches are read row-wise, so N × T × D never has to fit in memory.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,15 +51,6 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.devi
     return torch.cat(outs).numpy()
 
 
-def _mean_loss(model, loss_fn, x, y, batch_size, device) -> float:
-    model.eval()
-    total = 0.0
-    with torch.inference_mode():
-        for xb, yb in batches(x, y, batch_size):
-            total += loss_fn(model(xb.to(device)), yb.to(device)).item() * len(xb)
-    return total / len(x)
-
-
 def fit(
     model: nn.Module,
     kind: str,
@@ -68,23 +59,34 @@ def fit(
     config: TrainConfig,
     seed: int,
     device: str = "cpu",
+    param_groups: list[dict] | None = None,
+    score: tuple[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
 ) -> list[dict]:
-    """Train `model` in place (best validation weights restored); return the per-epoch history."""
+    """Train `model` in place (best validation weights restored); return the per-epoch history.
+
+    The learning-rate schedule and early stopping follow the validation loss, or, with
+    `score = (name, fn(y, logits))`, that validation score, maximised (recorded as `name`).
+    `param_groups` replaces `model.parameters()` as Adam's parameters (e.g. weight decay on
+    some kernels only).
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = torch.device(device)
     model.to(device)
     loss_fn = LOSSES[kind]()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-7)
+    optimizer = torch.optim.Adam(param_groups or model.parameters(), lr=config.lr, eps=1e-7)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
+        mode="max" if score else "min",
         factor=config.lr_factor,
         patience=config.lr_patience - 1,  # Keras cuts after lr_patience bad epochs, torch after +1
         min_lr=config.min_lr,
         threshold=1e-4,
         threshold_mode="abs",
     )
-    best_loss, best_state, stale, history = float("inf"), None, 0, []
+    sign = 1.0 if score else -1.0  # the monitored value is maximised
+    best, best_state, stale, history = -np.inf, None, 0, []
+    valid_y = torch.from_numpy(np.asarray(valid[1], dtype=np.float32))
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         total = 0.0
@@ -96,18 +98,23 @@ def fit(
             loss.backward()
             optimizer.step()
             total += loss.item() * len(xb)
-        val_loss = _mean_loss(model, loss_fn, *valid, config.batch_size, device)
-        lr = optimizer.param_groups[0]["lr"]
-        history.append(
-            {"epoch": epoch, "train_loss": total / len(train[0]), "val_loss": val_loss, "lr": lr}
-        )
+        logits = predict(model, valid[0], config.batch_size, device)
+        entry = {
+            "epoch": epoch,
+            "train_loss": total / len(train[0]),
+            "val_loss": loss_fn(torch.from_numpy(logits), valid_y).item(),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        if score:
+            entry[score[0]] = score[1](valid[1], logits)
+        history.append(entry)
         print(
-            f"epoch {epoch}: train_loss {total / len(train[0]):.4f} val_loss {val_loss:.4f} lr {lr:.1e}",
-            file=sys.stderr,
+            f"epoch {epoch}: " + " ".join(f"{k} {v:.4g}" for k, v in entry.items()), file=sys.stderr
         )
-        scheduler.step(val_loss)
-        if val_loss < best_loss:
-            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+        monitored = entry[score[0]] if score else entry["val_loss"]
+        scheduler.step(monitored)
+        if sign * monitored > best:
+            best, best_state, stale = sign * monitored, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
             if stale >= config.patience:
