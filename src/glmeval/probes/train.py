@@ -86,7 +86,7 @@ def fit(
     )
     sign = 1.0 if score else -1.0  # the monitored value is maximised
     best, best_state, stale, history = -np.inf, None, 0, []
-    valid_y = torch.from_numpy(np.asarray(valid[1], dtype=np.float32))
+    valid_y = torch.from_numpy(np.array(valid[1], dtype=np.float32))  # a copy: memmaps are read-only
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         total = 0.0
