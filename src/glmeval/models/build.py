@@ -17,6 +17,7 @@ directory) in tests and the demo:
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,14 @@ def build_tiny_nt(
         emb_layer_norm_before=False,
         token_dropout=False,
     )
+    _save(out_dir, EsmForMaskedLM, config, tokenizer, seed)
+
+
+def _save(out_dir: Path, model_class, config, tokenizer, seed: int) -> None:
+    """Initialise `model_class(config)` under `seed`; save it and its tokenizer to `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    EsmForMaskedLM(config).save_pretrained(out_dir)
+    model_class(config).save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
 
 
@@ -102,109 +109,35 @@ def bpe_tokenizer(vocab_size: int, max_tokens: int, seed: int = 0) -> PreTrained
     )
 
 
-def _causal_lm(
+def _bpe_lm(
     config_class,
     model_class,
-    out_dir,
-    hidden_size,
-    n_layers,
-    n_heads,
-    vocab_size,
-    max_tokens,
-    seed,
-    **extra,
+    out_dir: str | Path,
+    hidden_size: int = 32,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    vocab_size: int = 512,
+    max_tokens: int = 512,
+    seed: int = 0,
+    causal: bool = False,
+    **architecture,
 ) -> None:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """A transformers LM with the BPE tokenizer; causal ones get grouped-query attention and
+    BOS/EOS ids; `architecture` adds config settings (e.g. Mixtral's experts)."""
     tokenizer = bpe_tokenizer(vocab_size, max_tokens, seed)
+    if causal:
+        architecture.update(num_key_value_heads=n_heads // 2, bos_token_id=1, eos_token_id=2)
     config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         num_hidden_layers=n_layers,
         num_attention_heads=n_heads,
-        num_key_value_heads=n_heads // 2,
         intermediate_size=4 * hidden_size,
         max_position_embeddings=max_tokens,
         pad_token_id=3,
-        bos_token_id=1,
-        eos_token_id=2,
-        **extra,
+        **architecture,
     )
-    torch.manual_seed(seed)
-    model_class(config).save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-
-
-def build_tiny_mistral(
-    out_dir,
-    hidden_size=32,
-    n_layers=2,
-    n_heads=4,
-    vocab_size=512,
-    max_tokens=512,
-    seed=0,
-) -> None:
-    _causal_lm(
-        MistralConfig,
-        MistralForCausalLM,
-        out_dir,
-        hidden_size,
-        n_layers,
-        n_heads,
-        vocab_size,
-        max_tokens,
-        seed,
-    )
-
-
-def build_tiny_mixtral(
-    out_dir,
-    hidden_size=32,
-    n_layers=2,
-    n_heads=4,
-    vocab_size=512,
-    max_tokens=512,
-    seed=0,
-) -> None:
-    _causal_lm(
-        MixtralConfig,
-        MixtralForCausalLM,
-        out_dir,
-        hidden_size,
-        n_layers,
-        n_heads,
-        vocab_size,
-        max_tokens,
-        seed,
-        num_local_experts=4,
-        num_experts_per_tok=2,
-    )
-
-
-def build_tiny_bert(
-    out_dir,
-    hidden_size=32,
-    n_layers=2,
-    n_heads=4,
-    vocab_size=512,
-    max_tokens=512,
-    seed=0,
-) -> None:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = bpe_tokenizer(vocab_size, max_tokens, seed)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        num_hidden_layers=n_layers,
-        num_attention_heads=n_heads,
-        intermediate_size=4 * hidden_size,
-        max_position_embeddings=max_tokens,
-        pad_token_id=3,
-    )
-    torch.manual_seed(seed)
-    BertForMaskedLM(config).save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    _save(Path(out_dir), model_class, config, tokenizer, seed)
 
 
 def build_tiny_gpn(out_dir, hidden_size=32, n_layers=3, seed=0) -> None:
@@ -212,8 +145,6 @@ def build_tiny_gpn(out_dir, hidden_size=32, n_layers=3, seed=0) -> None:
     from gpn.legacy import ConvNetConfig, ConvNetForMaskedLM
 
     gpn.register_auto_classes("gpn")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     vocab = {token: i for i, token in enumerate(["[PAD]", "[MASK]", "[UNK]", *"acgt"])}
     chars = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
     chars.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
@@ -224,15 +155,20 @@ def build_tiny_gpn(out_dir, hidden_size=32, n_layers=3, seed=0) -> None:
         unk_token="[UNK]",
     )
     config = ConvNetConfig(vocab_size=len(vocab), hidden_size=hidden_size, n_layers=n_layers)
-    torch.manual_seed(seed)
-    ConvNetForMaskedLM(config).save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    _save(Path(out_dir), ConvNetForMaskedLM, config, tokenizer, seed)
 
 
 BUILDERS = {
     "tiny_nt": build_tiny_nt,
-    "tiny_mistral": build_tiny_mistral,
-    "tiny_mixtral": build_tiny_mixtral,
-    "tiny_bert": build_tiny_bert,
+    "tiny_mistral": partial(_bpe_lm, MistralConfig, MistralForCausalLM, causal=True),
+    "tiny_mixtral": partial(
+        _bpe_lm,
+        MixtralConfig,
+        MixtralForCausalLM,
+        causal=True,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+    ),
+    "tiny_bert": partial(_bpe_lm, BertConfig, BertForMaskedLM),
     "tiny_gpn": build_tiny_gpn,
 }
