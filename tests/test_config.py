@@ -109,3 +109,14 @@ def test_cli_check(tmp_path, capsys, demo):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(demo))
     assert main(["check", str(tmp_path / "bad.yaml"), "--schema", str(SCHEMA)]) == 1
     assert "models.onehot: unknown key(s) ['layers']" in capsys.readouterr().err
+
+
+def test_input_files_of_sources_skip_settings_and_downloads():
+    from glmeval.config import downloads_used, local_files, resolve_files
+
+    source = {"table": "t.csv", "split_names": {"valid": "dev"}, "sequence_column": "seq"}
+    assert local_files(source) == ["t.csv"]
+    split = {"files": {"train": "a.csv", "valid": {"download": "d", "path": "v.csv"},
+                       "test": "c.csv"}}
+    assert local_files(split) == ["a.csv", "c.csv"] and downloads_used(split) == {"d"}
+    assert resolve_files(split)["files"]["valid"] == "resources/downloads/d/v.csv"

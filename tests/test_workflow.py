@@ -1,6 +1,5 @@
 """The workflow as users run it: lint, format, the paper's DAG, a bad config, the demo end to end."""
 
-import os
 import shutil
 import subprocess
 import sys

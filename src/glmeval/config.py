@@ -183,14 +183,17 @@ def downloads_used(value) -> set[str]:
     return set()
 
 
+#: Source keys that name input files (directly, or one per split).
+FILE_KEYS = ("table", "fasta", "labels", "h5", "genome", "cagi5", "files", "splicing")
+
+
 def local_files(source: dict) -> list[str]:
     """Plain local files a source reads (a workflow input; downloads are their own rule)."""
     files = []
-    for key, value in source.items():
-        if isinstance(value, str) and key in ("table", "fasta", "labels", "h5", "genome", "cagi5"):
-            files.append(value)
-        elif isinstance(value, dict) and not _is_file_ref(value):
-            files += [v for v in value.values() if isinstance(v, str)]
+    for key in FILE_KEYS:
+        value = source.get(key)
+        per_split = isinstance(value, dict) and not _is_file_ref(value)
+        files += [v for v in (value.values() if per_split else [value]) if isinstance(v, str)]
     return files
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from glmeval.io import read_json, write_json
 from glmeval.models.base import Embedder, Encoded, TokenizationError
-from glmeval.models.families import FAMILIES, RANDOM_INIT, Family, ModelError, family_of
+from glmeval.models.families import Family, ModelError, family_of
 
 #: Written by `resolve_model` into every snapshot: where it came from, at which commit.
 SOURCE_RECORD = "glmeval_source.json"
@@ -133,8 +133,6 @@ def _check_snapshot(name: str, model: dict, path: Path) -> None:
 
 
 __all__ = [
-    "FAMILIES",
-    "RANDOM_INIT",
     "Embedder",
     "Encoded",
     "ModelError",
