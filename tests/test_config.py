@@ -120,3 +120,8 @@ def test_input_files_of_sources_skip_settings_and_downloads():
                        "test": "c.csv"}}
     assert local_files(split) == ["a.csv", "c.csv"] and downloads_used(split) == {"d"}
     assert resolve_files(split)["files"]["valid"] == "resources/downloads/d/v.csv"
+
+
+def test_archive_task_kind_must_match_its_data(demo):
+    demo["tasks"]["lenti"] = {"kind": "binary", "source": {"archive": "lentimpra", "h5": "x.h5"}}
+    assert "tasks.lenti.kind: the lentimpra data is a regression task, not binary" in _error(demo)

@@ -13,6 +13,15 @@ from glmeval.models.families import FAMILIES, RANDOM_INIT
 from glmeval.probes.run import PROBE_INPUTS
 
 PROBE_TASK_KINDS = {"ridge": {"regression"}, "logistic": {"binary"}}
+#: The kind of task each archive dataset (and splicing) is.
+SOURCE_KINDS = {
+    "lentimpra": "regression",
+    "chip": "binary",
+    "eclip": "binary",
+    "eclip_multitask": "multilabel",
+    "insert_seq": "regression",
+    "splicing": "multitask_regression",
+}
 
 
 class ConfigError(ValueError):
@@ -79,6 +88,14 @@ def reference_errors(config: dict) -> list[str]:
                     f"tasks.{task_name}.probes: {name!r} is a {probes[name]['type']} probe, "
                     f"which needs a {'/'.join(sorted(kinds))} task; this task is {task['kind']}"
                 )
+        dataset = task["source"].get(
+            "archive", "splicing" if "splicing" in task["source"] else None
+        )
+        if dataset and task["kind"] != SOURCE_KINDS[dataset]:
+            errors.append(
+                f"tasks.{task_name}.kind: the {dataset} data is a {SOURCE_KINDS[dataset]} task, "
+                f"not {task['kind']}"
+            )
         is_table = {"table", "files", "fasta"} & set(task["source"])
         if is_table and "targets" not in task:
             errors.append(f"tasks.{task_name}: a table source needs 'targets' (column names)")

@@ -127,25 +127,18 @@ def prepare_task(name: str, task: dict, out_dir: str | Path) -> dict:
     if "archive" in source:
         from glmeval.data.archive import ARCHIVE_TASKS
 
-        meta = ARCHIVE_TASKS[source["archive"]](name, source, out_dir, invalid=invalid)
-    elif "splicing" in source:
+        return ARCHIVE_TASKS[source["archive"]](name, source, out_dir, invalid=invalid)
+    if "splicing" in source:
         from glmeval.data.splicing import prepare_splicing
 
-        meta = prepare_splicing(name, source, out_dir, invalid=invalid)
+        return prepare_splicing(name, source, out_dir, invalid=invalid)
+    if "synthetic" in source:
+        targets = TARGETS[source["synthetic"]]
+        splits, provenance = _synthetic_splits(source)
     else:
-        if "synthetic" in source:
-            targets = TARGETS[source["synthetic"]]
-            splits, provenance = _synthetic_splits(source)
-        else:
-            targets = task["targets"]
-            splits, provenance = _table_splits(source, targets)
-        return write_task(name, task["kind"], targets, splits, provenance, out_dir, invalid=invalid)
-    if meta["kind"] != task["kind"]:
-        raise ValueError(
-            f"task {name!r}: the {source.get('archive', 'splicing')} data is a {meta['kind']} "
-            f"task but the config says kind: {task['kind']}. Set kind: {meta['kind']}."
-        )
-    return meta
+        targets = task["targets"]
+        splits, provenance = _table_splits(source, targets)
+    return write_task(name, task["kind"], targets, splits, provenance, out_dir, invalid=invalid)
 
 
 def write_task(
