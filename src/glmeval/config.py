@@ -10,9 +10,8 @@ import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.run import PROBE_INPUTS
+from glmeval.probes.run import PROBE_INPUTS, PROBE_TASK_KINDS
 
-PROBE_TASK_KINDS = {"ridge": {"regression"}, "logistic": {"binary"}}
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
     "lentimpra": "regression",
@@ -96,6 +95,45 @@ def reference_errors(config: dict) -> list[str]:
                 f"tasks.{task_name}.kind: the {dataset} data is a {SOURCE_KINDS[dataset]} task, "
                 f"not {task['kind']}"
             )
+        two_sequences = "splicing" in task["source"]
+        for name in task["probes"]:
+            kind = probes.get(name, {}).get("type")
+            if kind == "splice_cnn" and not two_sequences:
+                errors.append(
+                    f"tasks.{task_name}.probes: {name!r} (splice_cnn) needs a two-sequence "
+                    "(splicing) task"
+                )
+            if (
+                two_sequences
+                and kind in PROBE_INPUTS
+                and kind != "splice_cnn"
+                and (PROBE_INPUTS[kind] == ("tokens",))
+            ):
+                errors.append(
+                    f"tasks.{task_name}.probes: {name!r} reads one token matrix; a splicing "
+                    "task has two (left, right): use splice_cnn, or a pooled probe"
+                )
+        for model_name, layers in task.get("probe_layers", {}).items():
+            if model_name not in task["models"]:
+                errors.append(
+                    f"tasks.{task_name}.probe_layers: {model_name!r} is not one of the task's "
+                    f"models {task['models']}"
+                )
+            elif isinstance(layers, list) and model_name in models:
+                n_layers = model_settings(config, model_name).get("n_layers", 0)
+                if max(layers) > n_layers:
+                    errors.append(
+                        f"tasks.{task_name}.probe_layers.{model_name}: {max(layers)} is beyond "
+                        f"the last layer; allowed: 0..{n_layers}"
+                    )
+        baseline = task.get("baseline")
+        if baseline and (
+            baseline["model"] not in task["models"] or baseline["probe"] not in task["probes"]
+        ):
+            errors.append(
+                f"tasks.{task_name}.baseline: {baseline} must name one of the task's models "
+                f"{task['models']} and probes {task['probes']}"
+            )
         is_table = {"table", "files", "fasta"} & set(task["source"])
         if is_table and "targets" not in task:
             errors.append(f"tasks.{task_name}: a table source needs 'targets' (column names)")
@@ -137,10 +175,11 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
     train = model.get("source", {}).get("train")
     if train and family.name != "rbp":
         errors.append(f"models.{name}.source.train: only the rbp family is trained by glmeval")
-    if train and tasks.get(train["task"], {}).get("kind") != "binary":
+    binary = sorted(t for t, c in tasks.items() if c["kind"] in ("binary", "multilabel"))
+    if train and train["task"] not in binary:
         errors.append(
-            f"models.{name}.source.train.task: {train['task']!r} must name a binary task; "
-            f"binary tasks: {sorted(t for t, c in tasks.items() if c['kind'] == 'binary')}"
+            f"models.{name}.source.train.task: {train['task']!r} must name a binary or "
+            f"multilabel task; such tasks: {binary}"
         )
     revision = model.get("source", {}).get("revision")
     if model.get("remote_code") and family.remote_code == "never":
@@ -162,6 +201,8 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
         ):
             if key in model:
                 errors.append(f"models.{name}.{key} applies only to language-model families")
+    if "k" in model and family.name != "onehot":
+        errors.append(f"models.{name}.k applies only to the onehot family")
     if model.get("long_sequences") == "window" and "window_bases" not in model:
         errors.append(f"models.{name}: long_sequences: window needs window_bases")
     layers = model.get("probe_layers", "last")
@@ -245,14 +286,20 @@ def load_config(path: str | Path, schema_path: str | Path) -> dict:
     return validate_config(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
 
 
-def probe_layers(model: dict) -> list[int]:
+def probe_layers(model: dict, spec=None) -> list[int]:
+    """The layers to probe: `spec` (a task's per-model choice), else the model's probe_layers."""
     n_layers = model.get("n_layers", 0)
-    spec = model.get("probe_layers", "last")
+    spec = spec or model.get("probe_layers", "last")
     if spec == "last":
         return [n_layers]
     if spec == "all":
         return list(range(n_layers + 1))
     return sorted(spec)
+
+
+def fraction_label(fraction: float) -> str:
+    """A train fraction as it appears in paths: 1, 0.5, 0.25."""
+    return f"{fraction:g}"
 
 
 @dataclass(frozen=True)
@@ -262,14 +309,23 @@ class ProbeJob:
     representation: str
     layer: int
     probe: str
+    train_fraction: float
     seed: int
 
     @property
-    def metrics_path(self) -> str:
+    def run_dir(self) -> str:
         return (
             f"results/probes/{self.task}/{self.model}/{self.representation}/L{self.layer}/"
-            f"{self.probe}/seed{self.seed}/metrics.json"
+            f"{self.probe}/frac{fraction_label(self.train_fraction)}/seed{self.seed}"
         )
+
+    @property
+    def metrics_path(self) -> str:
+        return f"{self.run_dir}/metrics.json"
+
+    @property
+    def predictions_path(self) -> str:
+        return f"{self.run_dir}/predictions.parquet"
 
 
 def representations(config: dict, model_name: str, probe_name: str) -> list[str]:
@@ -286,22 +342,68 @@ def representations(config: dict, model_name: str, probe_name: str) -> list[str]
 
 
 def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
-    """Every task × model × representation × layer × probe × seed the config asks for."""
+    """Every task × model × representation × layer × probe × train fraction × seed the config
+    asks for (a task's own `seeds` replace the global ones)."""
     jobs = []
     for task_name, task_cfg in config["tasks"].items():
         if task is not None and task_name != task:
             continue
+        seeds = task_cfg.get("seeds", config.get("seeds", [0]))
         for model_name in task_cfg["models"]:
             for probe_name in task_cfg["probes"]:
                 for rep in representations(config, model_name, probe_name):
-                    for layer in probe_layers(model_settings(config, model_name)):
+                    layers = probe_layers(
+                        model_settings(config, model_name),
+                        task_cfg.get("probe_layers", {}).get(model_name),
+                    )
+                    for layer in layers:
                         if rep == "cls" and layer == 0:  # the same vector for every sequence
                             continue
-                        for seed in config.get("seeds", [0]):
-                            jobs.append(
-                                ProbeJob(task_name, model_name, rep, layer, probe_name, seed)
-                            )
+                        for fraction in task_cfg.get("train_fractions", [1.0]):
+                            for seed in seeds:
+                                jobs.append(
+                                    ProbeJob(
+                                        task_name,
+                                        model_name,
+                                        rep,
+                                        layer,
+                                        probe_name,
+                                        fraction,
+                                        seed,
+                                    )
+                                )
     return jobs
+
+
+def baselines(config: dict) -> dict[str, dict]:
+    """Each task's baseline configuration for the comparison tables: the task's `baseline`
+    (model and probe), else its first one-hot model with its first token-level probe (or its
+    first probe). Tasks without a one-hot model have none."""
+    result = {}
+    jobs = probe_jobs(config)
+    for task_name, task_cfg in config["tasks"].items():
+        chosen = task_cfg.get("baseline")
+        if chosen is None:
+            onehot = [
+                m for m in task_cfg["models"] if model_settings(config, m)["family"] == "onehot"
+            ]
+            if not onehot:
+                continue
+            chosen = {"model": onehot[0]}
+        own = [j for j in jobs if j.task == task_name and j.model == chosen["model"]]
+        if "probe" in chosen:
+            own = [j for j in own if j.probe == chosen["probe"]]
+        own.sort(key=lambda j: j.representation != "tokens")  # stable: token probes first
+        if own:
+            job = own[0]
+            result[task_name] = {
+                "model": job.model,
+                "probe": job.probe,
+                "representation": job.representation,
+                "layer": job.layer,
+                "width": config["probes"][job.probe].get("width", 1.0),
+            }
+    return result
 
 
 def token_layers(config: dict, model: str, task: str) -> list[int]:

@@ -1,4 +1,5 @@
-"""One figure per task: representations × probes side by side, the one-hot baseline marked."""
+"""One figure per task: representations × probes side by side, the one-hot baseline marked; a
+layer-sweep panel and a data-fraction panel where the task has them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from glmeval.io import atomic_path  # noqa: E402
+from glmeval.probes.run import MEAN_TARGET  # noqa: E402
 
 PRIMARY_METRICS = ("pearson", "auroc", "spearman", "aupr")
 
@@ -23,6 +25,18 @@ def _summary(table: pd.DataFrame) -> pd.DataFrame:
     return summary.fillna({"sd": 0.0})
 
 
+def _summary_by_fraction(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds per train fraction at each model's last probed layer; empty when
+    the task has a single fraction."""
+    if table["train_fraction"].nunique() < 2:
+        return table.iloc[:0]
+    last = table[table.groupby("model")["layer"].transform("max") == table["layer"]]
+    keys = ["model", "representation", "probe", "train_fraction"]
+    return (
+        last.groupby(keys, as_index=False)["value"].agg(mean="mean", sd="std").fillna({"sd": 0.0})
+    )
+
+
 def plot_task(
     table_path: str | Path,
     out_paths: Sequence[str | Path],
@@ -30,13 +44,20 @@ def plot_task(
 ) -> None:
     """Plot task table `table_path` to every path in `out_paths` (format from the suffix)."""
     table = pd.read_csv(table_path)
+    if (table["target"] == MEAN_TARGET).any():  # a multi-target task: the mean over targets
+        table = table[table["target"] == MEAN_TARGET]
     metric = next(m for m in PRIMARY_METRICS if m in set(table["metric"]))
-    summary = _summary(table[table["metric"] == metric])
+    table = table[table["metric"] == metric]
+    full_data = table["train_fraction"] == table["train_fraction"].max()
+    summary = _summary(table[full_data])
     last = summary.groupby("model")["layer"].transform("max") == summary["layer"]
     final = summary[last]
-    sweep = summary[summary.groupby(["model", "representation", "probe"])["layer"].transform("nunique") > 1]
+    sweep = summary[
+        summary.groupby(["model", "representation", "probe"])["layer"].transform("nunique") > 1
+    ]
 
-    n_panels = 2 if len(sweep) else 1
+    fractions = _summary_by_fraction(table)
+    n_panels = 1 + bool(len(sweep)) + bool(len(fractions))
     fig, axes = plt.subplots(1, n_panels, figsize=(6.5 * n_panels, 4.2), squeeze=False)
     ax = axes[0, 0]
     combos = sorted({(p, r) for p, r in zip(final["probe"], final["representation"])})
@@ -44,7 +65,9 @@ def plot_task(
     step = 0.8 / max(len(models), 1)
     for i, model in enumerate(models):
         rows = final[final["model"] == model].set_index(["probe", "representation"])
-        xs = [k + (i - (len(models) - 1) / 2) * step for k, c in enumerate(combos) if c in rows.index]
+        xs = [
+            k + (i - (len(models) - 1) / 2) * step for k, c in enumerate(combos) if c in rows.index
+        ]
         present = [c for c in combos if c in rows.index]
         ax.errorbar(
             xs,
@@ -72,15 +95,36 @@ def plot_task(
     ax.set_title(f"{Path(table_path).stem}: last probed layer of each model")
     ax.legend(fontsize=8, title="model")
 
-    if n_panels == 2:
+    if len(sweep):
         ax = axes[0, 1]
         for (model, rep, probe), rows in sweep.groupby(["model", "representation", "probe"]):
-            ax.errorbar(rows["layer"], rows["mean"], yerr=rows["sd"], marker="o", capsize=2,
-                        label=f"{model} {probe} ({rep})")
+            ax.errorbar(
+                rows["layer"],
+                rows["mean"],
+                yerr=rows["sd"],
+                marker="o",
+                capsize=2,
+                label=f"{model} {probe} ({rep})",
+            )
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("layer (0 = embedding output)")
         ax.set_ylabel(f"test {metric}")
         ax.set_title("layer sweep")
+        ax.legend(fontsize=7)
+    if len(fractions):
+        ax = axes[0, -1]
+        for (model, rep, probe), rows in fractions.groupby(["model", "representation", "probe"]):
+            ax.errorbar(
+                rows["train_fraction"],
+                rows["mean"],
+                yerr=rows["sd"],
+                marker="o",
+                capsize=2,
+                label=f"{model} {probe} ({rep})",
+            )
+        ax.set_xlabel("fraction of training data")
+        ax.set_ylabel(f"test {metric}")
+        ax.set_title("data fraction (last probed layer)")
         ax.legend(fontsize=7)
     fig.tight_layout()
     for path in out_paths:

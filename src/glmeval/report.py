@@ -1,4 +1,5 @@
-"""Tidy result tables: per task, then all tasks in `probe_metrics.csv`."""
+"""Tidy result tables: per task, all tasks in `probe_metrics.csv`, and the replicate summary and
+baseline comparisons (`glmeval.stats`) in `probe_summary.csv` / `probe_comparisons.csv`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from glmeval import stats
+from glmeval.config import ProbeJob
 from glmeval.io import read_json, write_csv
 
 COLUMNS = [
@@ -39,3 +42,31 @@ def write_task_table(metric_files: Iterable[str | Path], out_path: str | Path) -
 
 def write_combined_table(task_tables: Iterable[str | Path], out_path: str | Path) -> None:
     write_csv(pd.concat([pd.read_csv(path) for path in task_tables], ignore_index=True), out_path)
+
+
+def write_probe_stats(
+    metrics_path: str | Path,
+    baselines: dict[str, dict],
+    summary_path: str | Path,
+    comparisons_path: str | Path,
+    n_boot: int = 1000,
+    root: str | Path = ".",
+) -> None:
+    """Replicate summaries and comparisons with each task's baseline (`glmeval.config.baselines`),
+    reading each run's predictions from its directory under `root`."""
+    table = pd.read_csv(metrics_path)
+
+    def load_predictions(key: dict) -> pd.DataFrame:
+        job = ProbeJob(
+            key["task"],
+            key["model"],
+            key["representation"],
+            int(key["layer"]),
+            key["probe"],
+            float(key["train_fraction"]),
+            int(key["seed"]),
+        )
+        return pd.read_parquet(Path(root) / job.predictions_path)
+
+    write_csv(stats.summarize(table, load_predictions, n_boot), summary_path)
+    write_csv(stats.compare(table, baselines, load_predictions, n_boot), comparisons_path)

@@ -9,7 +9,9 @@ PROBE_JOBS = glm_config.probe_jobs(config)
 # tasks with probe jobs (the others are only prepared, by the `data` target)
 TASKS = [task for task in config["tasks"] if any(j.task == task for j in PROBE_JOBS)]
 TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
-    "results/tables/probe_metrics.csv"
+    "results/tables/probe_metrics.csv",
+    "results/tables/probe_summary.csv",
+    "results/tables/probe_comparisons.csv",
 ]
 FIGURES = [f"results/figures/{task}.{ext}" for task in TASKS for ext in ("png", "pdf")]
 EMBEDDINGS = sorted(
@@ -32,6 +34,7 @@ wildcard_constraints:
     layer=r"\d+",
     probe=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     seed=r"\d+",
+    fraction=r"[0-9.]+",
     download=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     variants=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
@@ -94,7 +97,10 @@ def training_task_files(wildcards):
 
 
 def embedding_inputs(wildcards):
-    inputs = {"split": f"resources/data/{wildcards.task}/{wildcards.split}.parquet"}
+    inputs = {
+        "split": f"resources/data/{wildcards.task}/{wildcards.split}.parquet",
+        "task": f"resources/data/{wildcards.task}/task.json",
+    }
     weights = model_dir(wildcards.model)
     if weights:
         inputs["model"] = weights
@@ -103,3 +109,6 @@ def embedding_inputs(wildcards):
 
 def task_metrics(wildcards):
     return [j.metrics_path for j in PROBE_JOBS if j.task == wildcards.task]
+
+
+PREDICTIONS = [j.predictions_path for j in PROBE_JOBS]

@@ -3,10 +3,10 @@ rule train_probe:
         task="resources/data/{task}/task.json",
         embeddings=expand("results/embeddings/{{model}}/{{task}}/{split}", split=SPLITS),
     output:
-        metrics="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}/metrics.json",
-        predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}/predictions.parquet",
+        metrics="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/metrics.json",
+        predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/predictions.parquet",
     log:
-        "logs/train_probe/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}.log",
+        "logs/train_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
     conda:
         "../../envs/glmeval.yaml"
     threads: 1

@@ -41,3 +41,21 @@ rule task_figure:
         baseline_models=BASELINE_MODELS,
     script:
         "../scripts/task_figure.py"
+
+
+rule probe_stats:
+    input:
+        metrics="results/tables/probe_metrics.csv",
+        predictions=PREDICTIONS,
+    output:
+        summary="results/tables/probe_summary.csv",
+        comparisons="results/tables/probe_comparisons.csv",
+    log:
+        "logs/probe_stats.log",
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        baselines=glm_config.baselines(config),
+        n_boot=config["bootstrap"],
+    script:
+        "../scripts/probe_stats.py"

@@ -3,7 +3,7 @@ import sys
 import pandas as pd
 
 from glmeval.embed import extract
-from glmeval.io import sha256_of
+from glmeval.io import read_json, sha256_of
 from glmeval.models import load_embedder, snapshot_record
 
 sys.stderr = open(snakemake.log[0], "w")
@@ -14,16 +14,20 @@ embedder = load_embedder(
     snakemake.input.get("model"),
     device=snakemake.params.device,
 )
-extract(
-    embedder,
-    pd.read_parquet(snakemake.input.split)["sequence"].tolist(),
-    snakemake.output[0],
-    token_layers=snakemake.params.token_layers,
-    batch_size=model.get("batch_size", 64),
-    meta={
-        "source": model.get("source"),
-        "snapshot": snapshot_record(snakemake.input.get("model")),
-        "random_init": model.get("random_init"),
-        "input_sha256": sha256_of(snakemake.input.split),
-    },
-)
+split = pd.read_parquet(snakemake.input.split)
+columns = read_json(snakemake.input.task)["sequence_columns"]
+for column in columns:  # a two-sequence task (splicing) gets one artifact per column
+    extract(
+        embedder,
+        split[column].tolist(),
+        snakemake.output[0] if columns == ["sequence"] else f"{snakemake.output[0]}/{column}",
+        token_layers=snakemake.params.token_layers,
+        batch_size=model.get("batch_size", 64),
+        meta={
+            "source": model.get("source"),
+            "snapshot": snapshot_record(snakemake.input.get("model")),
+            "random_init": model.get("random_init"),
+            "input_sha256": sha256_of(snakemake.input.split),
+            "sequence_column": column,
+        },
+    )

@@ -18,5 +18,6 @@ run_probe(
     int(wc.seed),
     Path(snakemake.output.metrics).parent,
     context={"task": wc.task, "model": wc.model, "probe": wc.probe},
+    train_fraction=float(wc.fraction),
     device=snakemake.params.device,
 )

@@ -27,7 +27,7 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
     if family.loader == "onehot":
         from glmeval.models.onehot import OneHotEmbedder
 
-        embedder = OneHotEmbedder(name, n_value=model.get("n_value", 0.0), device=device)
+        embedder = OneHotEmbedder(name, model.get("n_value", 0.0), device, model.get("k", 1))
     elif family.loader == "transformers":
         from glmeval.models.hf import TransformersEmbedder
 

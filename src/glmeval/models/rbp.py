@@ -42,33 +42,13 @@ from glmeval.data.tasks import SPLITS, load_split, load_task
 from glmeval.io import atomic_path, read_json, write_json
 from glmeval.metrics import aupr
 from glmeval.models.supervised import PaddedInputEmbedder
-from glmeval.probes.layers import Exp, batch_norm
-from glmeval.probes.train import TrainConfig, fit, predict
+from glmeval.probes.layers import Exp, ResidualBlock, batch_norm, init_glorot
+from glmeval.probes.train import TrainConfig, fit, l2_param_groups, predict
 
 L2 = 1e-8
 POOL = 10
 HIDDEN = 192
 _FIX = "Train it with the workflow's RBP training rule (glmeval.models.rbp.train_rbp)."
-
-
-class ResidualBlock(nn.Module):
-    """Keras `residual_block(filter_size=3, dilated=True)` (see the module docstring)."""
-
-    def __init__(self, channels: int, bn_momentum: float = 0.99):
-        super().__init__()
-        layers = [nn.Conv1d(channels, channels, 3, padding="same", bias=False)]
-        layers.append(batch_norm(channels, bn_momentum))
-        for dilation in (2, 4):
-            layers += [
-                nn.ReLU(),
-                nn.Dropout(0.1),
-                nn.Conv1d(channels, channels, 3, padding="same", dilation=dilation, bias=False),
-                batch_norm(channels, bn_momentum),
-            ]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.body(x))
 
 
 class RBPNet(nn.Module):
@@ -82,7 +62,7 @@ class RBPNet(nn.Module):
             batch_norm(96, m),
             Exp(),
             nn.Dropout(0.1),
-            ResidualBlock(96, m),
+            ResidualBlock(96, dilations=(2, 4), activation=nn.ReLU, bn_momentum=m),
             nn.MaxPool1d(POOL),
             nn.Dropout(0.1),
             nn.Conv1d(96, HIDDEN, 7, padding="same", bias=False),
@@ -97,11 +77,7 @@ class RBPNet(nn.Module):
             nn.Dropout(0.5),
             nn.Linear(512, n_tasks),
         )
-        for layer in self.modules():  # Keras defaults
-            if isinstance(layer, (nn.Conv1d, nn.Linear)):
-                nn.init.xavier_uniform_(layer.weight)
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+        init_glorot(self)  # Keras defaults
 
     def l2_kernels(self) -> list[nn.Parameter]:
         """The kernels that carry Keras' L2(1e-8) regulariser: conv 96, conv 192, dense 512."""
@@ -149,32 +125,29 @@ def train_rbp(
     bn_momentum: float = 0.99,
     device: str = "cpu",
 ) -> dict:
-    """Train the RBP model on every target of prepared binary task `task_dir` (paper recipe:
+    """Train the RBP model on every target of a prepared binary or multilabel task `task_dir` (paper recipe:
     BCE, Adam, early stopping and ReduceLROnPlateau on validation AUPR); write `model.pt` and
     `config.json` into `out_dir` atomically and return the summary (the config)."""
     task_dir = Path(task_dir)
     task = load_task(task_dir)
-    if task["kind"] != "binary":
-        raise ValueError(f"{task_dir}: the RBP model needs a binary task, not {task['kind']!r}.")
+    if task["kind"] not in ("binary", "multilabel"):
+        raise ValueError(
+            f"{task_dir}: the RBP model needs a binary or multilabel task, not {task['kind']!r}."
+        )
     targets = task["targets"]
     train, valid, test = (_load(task_dir, s, targets, input_length) for s in SPLITS)
     torch.manual_seed(seed)
     model = RBPNet(len(targets), bn_momentum)
-    decayed = set(map(id, model.l2_kernels()))
-    groups = [
-        {"params": model.l2_kernels(), "weight_decay": 2 * L2},
-        {"params": [p for p in model.parameters() if id(p) not in decayed]},
-    ]
     config = TrainConfig(lr, batch_size, max_epochs, patience, lr_factor, lr_patience, min_lr)
     history = fit(
         model,
-        "binary",
+        "bce",
         train,
         valid,
         config,
         seed,
         device,
-        param_groups=groups,
+        param_groups=l2_param_groups(model, L2),
         # rank-based, so logits serve as probabilities; pooled over (row, target) as in Keras
         score=("val_aupr", lambda y, logits: aupr(y.ravel(), logits.ravel())),
     )

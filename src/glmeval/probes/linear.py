@@ -1,22 +1,33 @@
-"""Linear probes on pooled representations: ridge (regression), logistic regression (binary)."""
+"""Linear probes on pooled representations: ridge / OLS (regression), logistic (binary)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
 
 def ridge(x_train, y_train, x_test, alpha: float) -> np.ndarray:
-    """Ridge(alpha) fit on train (paper: alpha 1e-3, train only); predictions (N, targets)."""
-    return Ridge(alpha=alpha).fit(x_train, y_train).predict(x_test).reshape(len(x_test), -1)
+    """Ridge(alpha), or OLS at alpha 0, per target on the rows where it is observed (paper:
+    alpha 1e-3, fit on train only); predictions (N, targets)."""
+    if not np.isnan(y_train).any():
+        model = Ridge(alpha=alpha) if alpha > 0 else LinearRegression()
+        return model.fit(x_train, y_train).predict(x_test).reshape(len(x_test), -1)
+    columns = []
+    for j in range(y_train.shape[1]):
+        known = ~np.isnan(y_train[:, j])
+        model = Ridge(alpha=alpha) if alpha > 0 else LinearRegression()
+        columns.append(model.fit(x_train[known], y_train[known, j]).predict(x_test))
+    return np.stack(columns, axis=1)
 
 
-def logistic(x_train, y_train, x_test, alpha: float, seed: int) -> np.ndarray:
-    """L2 logistic regression (C = 1/alpha) per target; test-set probabilities (N, targets)."""
-    probs = [
-        LogisticRegression(C=1.0 / alpha, max_iter=2000, random_state=seed)
-        .fit(x_train, y_train[:, j])
-        .predict_proba(x_test)[:, 1]
-        for j in range(y_train.shape[1])
-    ]
-    return np.stack(probs, axis=1)
+def logistic(
+    x_train, y_train, x_test, alpha: float, seed: int, hard_labels: bool = False
+) -> np.ndarray:
+    """L2 logistic regression (C = 1/alpha) per target; test-set probabilities (N, targets), or
+    0/1 predictions with `hard_labels` (the paper's AUROC on `predict()`, spec §13 item 6)."""
+    columns = []
+    for j in range(y_train.shape[1]):
+        model = LogisticRegression(C=1.0 / alpha, max_iter=2000, random_state=seed)
+        model.fit(x_train, y_train[:, j])
+        columns.append(model.predict(x_test) if hard_labels else model.predict_proba(x_test)[:, 1])
+    return np.stack(columns, axis=1).astype(np.float64)

@@ -12,52 +12,126 @@ from glmeval.data.tasks import SPLITS, load_split, load_task
 from glmeval.io import write_json, write_parquet
 from glmeval.metrics import evaluate
 from glmeval.probes import linear
-from glmeval.probes.cnn import RepCNN
+from glmeval.probes.cnn import ChipCNN, InsertCNN, MPRAnn, RepCNN, ResidualBind, SpliceCNN
+from glmeval.probes.features import ProbeInputError, load_features, pad_tokens, take
 from glmeval.probes.mlp import RepMLP
-from glmeval.probes.train import TrainConfig, fit, predict
+from glmeval.probes.train import TrainConfig, fit, l2_param_groups, n_rows, predict
 
-POOLED = {"cls": 0, "mean": 1}
+POOLED_PROBES = ("ridge", "ols", "logistic", "rep_mlp")
+TOKEN_PROBES = ("rep_cnn", "chip_cnn", "splice_cnn", "insert_cnn", "resnet", "mprann")
 #: Which representations each probe type consumes.
 PROBE_INPUTS = {
-    "ridge": ("cls", "mean"),
-    "logistic": ("cls", "mean"),
-    "rep_mlp": ("cls", "mean"),
-    "rep_cnn": ("tokens",),
+    **{t: ("cls", "mean") for t in POOLED_PROBES},
+    **{t: ("tokens",) for t in TOKEN_PROBES},
 }
+#: The task kinds a probe type can fit (neural probes fit every kind).
+PROBE_TASK_KINDS = {
+    "ridge": {"regression", "multitask_regression"},
+    "ols": {"regression", "multitask_regression"},
+    "logistic": {"binary", "multilabel"},
+    "splice_cnn": {"multitask_regression"},
+}
+MEAN_TARGET = "_mean"  # rows of a multi-target task that average a metric over its targets
 
 
-def load_features(embedding_dir: str | Path, representation: str, layer: int) -> np.ndarray:
-    """(N, D) float32 pooled features, or the (N, T, D) float16 token memmap (read lazily)."""
-    embedding_dir = Path(embedding_dir)
-    if representation == "tokens":
-        return np.load(embedding_dir / f"tokens.L{layer}.npy", mmap_mode="r")
-    pooled = np.load(embedding_dir / "pooled.npy", mmap_mode="r")
-    features = np.asarray(pooled[:, layer, POOLED[representation]], dtype=np.float32)
-    if np.isnan(features).any():
-        raise ValueError(f"{embedding_dir}: no {representation!r} representation for this model.")
-    return features
+def loss_name(task: dict, probe: dict) -> str:
+    """The training loss: diff_KL for splicing (targets with an offset), BCE for binary tasks
+    (the paper's NT-MLP BCE on linear outputs with `paper_compat`), MSE otherwise."""
+    if task.get("target_offset"):
+        return "diff_kl"
+    if task["kind"] in ("binary", "multilabel"):
+        compat = probe["type"] == "rep_mlp" and probe.get("paper_compat")
+        return "bce_on_outputs" if compat else "bce"
+    return "mse"
 
 
-def _fit_predict(probe: dict, kind: str, x: dict, y: dict, seed: int, device: str):
-    """Test-set predictions (probabilities for binary tasks) and the training history."""
-    kind_check = {"ridge": "regression", "logistic": "binary"}.get(probe["type"])
-    if kind_check and kind_check != kind:
-        raise ValueError(f"probe type {probe['type']!r} needs a {kind_check} task, not {kind}.")
-    if probe["type"] == "ridge":
-        return linear.ridge(x["train"], y["train"], x["test"], probe["alpha"]), []
+def build_probe(probe: dict, shape: tuple[int, ...], n_out: int) -> torch.nn.Module:
+    """The probe network for inputs of per-row `shape` ((D,) pooled or (T, D) tokens)."""
+    kind, bn = probe["type"], probe["bn_momentum"]
+    if kind == "rep_mlp":
+        return RepMLP(int(np.prod(shape)), n_out, probe["width"], bn)
+    n_tokens, dim = shape
+    if kind == "rep_cnn":
+        return RepCNN(n_tokens, dim, n_out, probe["width"], probe.get("reduce_dim", 128), bn)
+    if kind == "chip_cnn":
+        reduce = not probe.get("paper_compat", False)
+        return ChipCNN(n_tokens, dim, n_out, probe.get("reduce_dim", 512), reduce, bn)
+    if kind == "splice_cnn":
+        return SpliceCNN(n_tokens, dim, n_out, probe.get("reduce_dim"), bn)
+    architecture = {"insert_cnn": InsertCNN, "resnet": ResidualBind, "mprann": MPRAnn}[kind]
+    return architecture(n_tokens, dim, n_out, bn_momentum=bn)
+
+
+def _fit_linear(probe: dict, x: dict, y: dict, seed: int) -> np.ndarray:
+    fit_on = ("train", "valid") if probe.get("fit_on") == "train_valid" else ("train",)
+    x_fit = np.concatenate([x[s] for s in fit_on])
+    y_fit = np.concatenate([y[s] for s in fit_on])
     if probe["type"] == "logistic":
-        return linear.logistic(x["train"], y["train"], x["test"], probe["alpha"], seed), []
-    n_out, width = y["train"].shape[1], probe["width"]
+        hard = probe.get("paper_compat", False)
+        return linear.logistic(x_fit, y_fit, x["test"], probe["alpha"], seed, hard_labels=hard)
+    alpha = probe["alpha"] if probe["type"] == "ridge" else 0.0
+    return linear.ridge(x_fit, y_fit, x["test"], alpha)
+
+
+def _fit_neural(probe: dict, task: dict, x: dict, y: dict, seed: int, device: str):
+    loss = loss_name(task, probe)
+    first = x["train"][0] if isinstance(x["train"], tuple) else x["train"]
+    n_out = len(task["targets"])
     torch.manual_seed(seed)  # the initial weights are part of the replicate
-    if probe["type"] == "rep_mlp":
-        model = RepMLP(int(np.prod(x["train"].shape[1:])), n_out, width, probe["bn_momentum"])
-    else:
-        n_tokens, dim = x["train"].shape[1:]
-        model = RepCNN(n_tokens, dim, n_out, width, probe["reduce_dim"], probe["bn_momentum"])
+    model = build_probe(probe, first.shape[1:], n_out)
     config = TrainConfig(**{k: probe[k] for k in TrainConfig.__dataclass_fields__})
-    history = fit(model, kind, (x["train"], y["train"]), (x["valid"], y["valid"]), config, seed, device)
+    if probe["type"] == "rep_cnn" and probe.get("paper_compat"):
+        config = TrainConfig(**{**config.__dict__, "shuffle": False})  # spec §13 item 25
+    history = fit(
+        model,
+        loss,
+        (x["train"], y["train"]),
+        (x["valid"], y["valid"]),
+        config,
+        seed,
+        device,
+        param_groups=l2_param_groups(model),
+    )
     out = predict(model, x["test"], config.batch_size, torch.device(device))
-    return (1 / (1 + np.exp(-out)) if kind == "binary" else out), history
+    if loss == "bce":
+        out = 1 / (1 + np.exp(-out))
+    elif loss == "bce_on_outputs":
+        out = np.clip(out, 1e-7, 1 - 1e-7)
+    return out, history
+
+
+def check_labels(task: dict, frames: dict[str, pd.DataFrame], y: dict[str, np.ndarray]) -> None:
+    """Named errors for labels no probe can learn from: NaN (where a task has no missing
+    targets), a constant target or a single class in a split, binary labels other than 0/1."""
+    binary = task["kind"] in ("binary", "multilabel")
+    for split in SPLITS:
+        for j, target in enumerate(task["targets"]):
+            values = y[split][:, j]
+            where = f"task {task['name']!r}, split {split!r}, target {target!r}"
+            missing = np.isnan(values)
+            if missing.any() and not task.get("targets_may_be_missing"):
+                row = frames[split]["id"].iloc[int(np.argmax(missing))]
+                raise ProbeInputError(
+                    f"{where}: NaN label at row id {row!r}; prepare the task again."
+                )
+            observed = np.unique(values[~missing])
+            if binary and not set(observed) <= {0.0, 1.0}:
+                raise ProbeInputError(f"{where}: binary labels must be 0/1, found {observed[:5]}.")
+            if len(observed) < 2:
+                what = "a single class" if binary else "a constant target"
+                raise ProbeInputError(
+                    f"{where}: {what} ({observed.tolist()}) gives no metric; rebalance the split "
+                    "or leave the target out."
+                )
+
+
+def subsample(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Sorted rows of a `fraction` of `n`, drawn without replacement; the same for every model
+    at the same seed and fraction (so runs pair across models)."""
+    if fraction >= 1:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, round(fraction * 1_000_000)])
+    return np.sort(rng.choice(n, size=max(2, round(fraction * n)), replace=False))
 
 
 def run_probe(
@@ -69,38 +143,99 @@ def run_probe(
     seed: int,
     out_dir: str | Path,
     context: dict,
+    train_fraction: float = 1.0,
     device: str = "cpu",
 ) -> None:
     """Write `metrics.json` (tidy rows + history) and `predictions.parquet` into `out_dir`.
 
     `context` names the run for the tidy rows: task, model, probe (its config name).
+    `train_fraction` subsamples the train and valid splits (spec §7.4); test is always whole.
+    Every input is checked before training starts.
     """
+    task_dir = Path(task_dir)
     task = load_task(task_dir)
-    targets = task["targets"]
+    kinds = PROBE_TASK_KINDS.get(probe["type"])
+    if kinds and task["kind"] not in kinds:
+        raise ProbeInputError(
+            f"probe type {probe['type']!r} fits {'/'.join(sorted(kinds))} tasks; "
+            f"task {task['name']!r} is {task['kind']}."
+        )
+    targets, columns = task["targets"], tuple(task.get("sequence_columns", ["sequence"]))
+    if probe["type"] == "splice_cnn" and len(columns) != 2:
+        raise ProbeInputError(
+            f"splice_cnn needs a two-sequence task; {task['name']!r} has {columns}."
+        )
+    if representation == "tokens" and len(columns) == 2 and probe["type"] != "splice_cnn":
+        raise ProbeInputError(
+            f"task {task['name']!r} has two sequences {columns}: token-level probes of it must "
+            "be splice_cnn (pooled probes concatenate the two)."
+        )
     frames = {split: load_split(task_dir, split) for split in SPLITS}
     y = {split: frames[split][targets].to_numpy(np.float32) for split in SPLITS}
-    x = {split: load_features(embedding_dirs[split], representation, layer) for split in SPLITS}
-    pred, history = _fit_predict(probe, task["kind"], x, y, seed, device)
-    rows = [
+    check_labels(task, frames, y)
+    x = {
+        split: load_features(
+            embedding_dirs[split], representation, layer, columns, task_dir / f"{split}.parquet"
+        )
+        for split in SPLITS
+    }
+    for split in SPLITS:
+        if n_rows(x[split]) != len(y[split]):
+            raise ProbeInputError(
+                f"{embedding_dirs[split]}: {n_rows(x[split])} embedded rows, but split {split!r} "
+                f"of task {task['name']!r} has {len(y[split])}; extract the embeddings again."
+            )
+    x = pad_tokens(x)
+    offset = task.get("target_offset")
+    for split in ("train", "valid"):
+        if offset:  # the loss adds the offset back (splicing: PSI = σ(Δ + mean logit))
+            y[split] = np.column_stack([y[split], frames[split][offset].to_numpy(np.float32)])
+        rows = subsample(len(y[split]), train_fraction, seed)
+        x[split], y[split] = take(x[split], rows), y[split][rows]
+    if probe["type"] in ("ridge", "ols", "logistic"):
+        pred, history = _fit_linear(probe, x, y, seed), []
+    else:
+        pred, history = _fit_neural(probe, task, x, y, seed, device)
+    write_probe_results(
+        task,
+        frames["test"],
+        y["test"],
+        pred,
+        history,
+        out_dir,
         {
             **context,
-            "target": target,
             "layer": layer,
             "representation": representation,
             "width": probe.get("width", 1.0),
             "seed": seed,
-            "train_fraction": 1.0,
-            "metric": metric,
-            "value": value,
+            "train_fraction": train_fraction,
             "n_train": len(y["train"]),
-            "n_test": len(y["test"]),
-        }
+        },
+    )
+
+
+def write_probe_results(task, test: pd.DataFrame, y_test, pred, history, out_dir, keys) -> None:
+    """Tidy metric rows (per target, plus `_mean` over targets of a multi-target task) and the
+    test-set predictions, written atomically."""
+    targets = task["targets"]
+    per_target = {
+        target: evaluate(task["metrics"], y_test[:, j], pred[:, j])
         for j, target in enumerate(targets)
-        for metric, value in evaluate(task["metrics"], y["test"][:, j], pred[:, j]).items()
+    }
+    if len(targets) > 1:
+        per_target[MEAN_TARGET] = {
+            metric: float(np.nanmean([per_target[t][metric] for t in targets]))
+            for metric in task["metrics"]
+        }
+    rows = [
+        {**keys, "target": target, "metric": metric, "value": value, "n_test": len(y_test)}
+        for target, values in per_target.items()
+        for metric, value in values.items()
     ]
-    predictions = pd.DataFrame({"id": frames["test"]["id"]})
+    predictions = pd.DataFrame({"id": test["id"]})
     for j, target in enumerate(targets):
-        predictions[target] = y["test"][:, j]
+        predictions[target] = y_test[:, j]
         predictions[f"{target}_pred"] = pred[:, j]
     out_dir = Path(out_dir)
     write_parquet(predictions, out_dir / "predictions.parquet")

@@ -1,14 +1,16 @@
 """One training loop for every neural probe.
 
-Adam (Keras epsilon 1e-7), MSE or binary cross-entropy on logits, ReduceLROnPlateau and early
-stopping on the validation loss (or a validation score) with the best weights restored. Inputs may be memory-mapped
-arrays: batches are read row-wise, so N × T × D never has to fit in memory.
+Adam (Keras epsilon 1e-7), a loss from `LOSSES`, ReduceLROnPlateau and early stopping on the
+validation loss (or a validation score) with the best weights restored. Inputs are arrays or
+row readers (`glmeval.probes.rows.RowFile`), or a tuple of them for two-input models (splicing's
+left and right halves): batches are read row-wise, so N × T × D never has to fit in memory.
 """
 
 from __future__ import annotations
 
 import copy
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -29,40 +31,103 @@ class TrainConfig:
     shuffle: bool = True
 
 
-LOSSES = {"regression": nn.MSELoss, "binary": nn.BCEWithLogitsLoss}
+class DiffKL(nn.Module):
+    """The splicing loss `diff_KL` (spec §7.4) on Δlogit predictions.
+
+    Targets are (B, tissues + 1): Δlogit per tissue (NaN where unobserved) and, last, the exon's
+    mean logit. ψ = σ(Δ + mean logit), clipped to [1e-5, 1 - 1e-5]; the Bernoulli KL of the
+    observed entries, averaged over all (exon, tissue) entries as in the paper.
+    """
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        delta, offset = target[:, :-1], target[:, -1:]
+        observed = ~torch.isnan(delta)
+        psi_pred = torch.sigmoid(pred + offset).clamp(1e-5, 1 - 1e-5)
+        psi_true = torch.sigmoid(torch.nan_to_num(delta) + offset).clamp(1e-5, 1 - 1e-5)
+        psi_true = torch.where(observed, psi_true, psi_pred.detach())
+        kl = psi_true * torch.log(psi_true / psi_pred) + (1 - psi_true) * torch.log(
+            (1 - psi_true) / (1 - psi_pred)
+        )
+        return (kl * observed).mean()
+
+
+class BCEOnOutputs(nn.Module):
+    """Keras `BinaryCrossentropy(from_logits=False)` on a linear output: the output is clipped
+    to [1e-7, 1 - 1e-7] and read as a probability. The paper's NT-MLP bug (spec §13 item 5),
+    kept for `paper_compat` only."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.binary_cross_entropy(pred.clamp(1e-7, 1 - 1e-7), target)
+
+
+LOSSES = {
+    "mse": nn.MSELoss,
+    "bce": nn.BCEWithLogitsLoss,
+    "diff_kl": DiffKL,
+    "bce_on_outputs": BCEOnOutputs,
+}
+
+
+def l2_param_groups(model: nn.Module, l2: float = 1e-8) -> list[dict] | None:
+    """Adam parameter groups that apply Keras' L2(`l2`) kernel regulariser to the kernels a
+    model lists in `l2_kernels()`: weight decay 2·l2 gives the identical gradient. None for
+    models without such kernels."""
+    if not hasattr(model, "l2_kernels"):
+        return None
+    decayed = {id(p) for p in model.l2_kernels()}
+    return [
+        {"params": model.l2_kernels(), "weight_decay": 2 * l2},
+        {"params": [p for p in model.parameters() if id(p) not in decayed]},
+    ]
+
+
+def _read(x, rows: np.ndarray):
+    if isinstance(x, tuple):
+        return tuple(_read(part, rows) for part in x)
+    return torch.from_numpy(np.asarray(x[rows], dtype=np.float32))
+
+
+def _to(xb, device: torch.device):
+    return tuple(part.to(device) for part in xb) if isinstance(xb, tuple) else (xb.to(device),)
+
+
+def n_rows(x) -> int:
+    return len(x[0]) if isinstance(x, tuple) else len(x)
 
 
 def batches(
-    x: np.ndarray, y: np.ndarray | None, batch_size: int, rng: np.random.Generator | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Float32 batches of rows of `x` (and `y`), shuffled when `rng` is given."""
-    order = rng.permutation(len(x)) if rng is not None else np.arange(len(x))
-    for start in range(0, len(x), batch_size):
-        rows = np.sort(order[start : start + batch_size])  # sorted rows read memmaps sequentially
-        xb = torch.from_numpy(np.asarray(x[rows], dtype=np.float32))
-        yield xb, None if y is None else torch.from_numpy(y[rows].astype(np.float32))
+    x, y: np.ndarray | None, batch_size: int, rng: np.random.Generator | None = None
+) -> Iterator[tuple[torch.Tensor | tuple, torch.Tensor | None]]:
+    """Float32 batches of rows of `x` (an array, a row reader or a tuple of them) and `y`,
+    shuffled when `rng` is given."""
+    n = n_rows(x)
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for start in range(0, n, batch_size):
+        rows = np.sort(order[start : start + batch_size])  # sorted rows read files sequentially
+        yield _read(x, rows), None if y is None else torch.from_numpy(y[rows].astype(np.float32))
 
 
-def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
+def predict(model: nn.Module, x, batch_size: int, device: torch.device) -> np.ndarray:
     """Raw model outputs (logits for binary tasks) for every row of `x`."""
     model.eval()
     with torch.inference_mode():
-        outs = [model(xb.to(device)).cpu() for xb, _ in batches(x, None, batch_size)]
+        outs = [model(*_to(xb, device)).cpu() for xb, _ in batches(x, None, batch_size)]
     return torch.cat(outs).numpy()
 
 
 def fit(
     model: nn.Module,
-    kind: str,
-    train: tuple[np.ndarray, np.ndarray],
-    valid: tuple[np.ndarray, np.ndarray],
+    loss: str,
+    train: tuple,
+    valid: tuple,
     config: TrainConfig,
     seed: int,
     device: str = "cpu",
     param_groups: list[dict] | None = None,
     score: tuple[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
 ) -> list[dict]:
-    """Train `model` in place (best validation weights restored); return the per-epoch history.
+    """Train `model` in place with the loss named `loss` (a key of LOSSES); restore the best
+    validation weights; return the per-epoch history. `train` and `valid` are (x, y) pairs.
 
     The learning-rate schedule and early stopping follow the validation loss, or, with
     `score = (name, fn(y, logits))`, that validation score, maximised (recorded as `name`).
@@ -73,7 +138,7 @@ def fit(
     rng = np.random.default_rng(seed)
     device = torch.device(device)
     model.to(device)
-    loss_fn = LOSSES[kind]()
+    loss_fn = LOSSES[loss]()
     optimizer = torch.optim.Adam(param_groups or model.parameters(), lr=config.lr, eps=1e-7)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
@@ -86,30 +151,37 @@ def fit(
     )
     sign = 1.0 if score else -1.0  # the monitored value is maximised
     best, best_state, stale, history = -np.inf, None, 0, []
-    valid_y = torch.from_numpy(np.array(valid[1], dtype=np.float32))  # a copy: memmaps are read-only
+    valid_y = torch.from_numpy(
+        np.array(valid[1], dtype=np.float32)
+    )  # a copy: memmaps are read-only
     for epoch in range(1, config.max_epochs + 1):
         model.train()
-        total = 0.0
+        started, total = time.perf_counter(), 0.0
         for xb, yb in batches(*train, config.batch_size, rng if config.shuffle else None):
-            if len(xb) == 1:  # BatchNorm cannot train on a single row
+            if len(yb) == 1:  # BatchNorm cannot train on a single row
                 continue
             optimizer.zero_grad()
-            loss = loss_fn(model(xb.to(device)), yb.to(device))
-            loss.backward()
+            batch_loss = loss_fn(model(*_to(xb, device)), yb.to(device))
+            batch_loss.backward()
             optimizer.step()
-            total += loss.item() * len(xb)
+            total += batch_loss.item() * len(yb)
         logits = predict(model, valid[0], config.batch_size, device)
         entry = {
             "epoch": epoch,
-            "train_loss": total / len(train[0]),
+            "train_loss": total / len(train[1]),
             "val_loss": loss_fn(torch.from_numpy(logits), valid_y).item(),
             "lr": optimizer.param_groups[0]["lr"],
         }
         if score:
             entry[score[0]] = score[1](valid[1], logits)
         history.append(entry)
+        seconds = time.perf_counter() - started  # logged only: the history is deterministic
         print(
-            f"epoch {epoch}: " + " ".join(f"{k} {v:.4g}" for k, v in entry.items()), file=sys.stderr
+            f"epoch {epoch}: "
+            + " ".join(f"{k} {v:.4g}" for k, v in entry.items())
+            + f" ({seconds:.1f} s)",
+            file=sys.stderr,
+            flush=True,
         )
         monitored = entry[score[0]] if score else entry["val_loss"]
         scheduler.step(monitored)
