@@ -67,7 +67,7 @@ def test_probe_kind_mismatch_and_layers(demo):
     demo["tasks"]["motif_grammar"]["probes"].append("ridge")
     demo["models"]["tiny_nt"]["probe_layers"] = [1, 5]
     message = _error(demo)
-    assert "'ridge' is a ridge probe, which needs a regression task" in message
+    assert "'ridge' is a ridge probe, which needs a multitask_regression/regression task; this task is binary" in message
     assert "models.tiny_nt.probe_layers: 5 is beyond the last layer; allowed: 0..2" in message
 
 
@@ -125,3 +125,57 @@ def test_input_files_of_sources_skip_settings_and_downloads():
 def test_archive_task_kind_must_match_its_data(demo):
     demo["tasks"]["lenti"] = {"kind": "binary", "source": {"archive": "lentimpra", "h5": "x.h5"}}
     assert "tasks.lenti.kind: the lentimpra data is a regression task, not binary" in _error(demo)
+
+
+def test_task_seeds_fractions_layers_and_baseline(demo):
+    from glmeval.config import baselines
+
+    task = demo["tasks"]["motif_activity"]
+    task.update(seeds=[3, 4], train_fractions=[0.5, 1.0], probe_layers={"tiny_nt": [1]},
+                baseline={"model": "onehot", "probe": "rep_cnn"})
+    config = validate_config(demo, SCHEMA)
+    jobs = probe_jobs(config, "motif_activity")
+    assert {j.seed for j in jobs} == {3, 4} and {j.train_fraction for j in jobs} == {0.5, 1.0}
+    assert {j.layer for j in jobs if j.model == "tiny_nt"} == {1}
+    assert {j.seed for j in probe_jobs(config, "motif_grammar")} == {0}  # the global seeds
+    half = next(j for j in jobs if j.train_fraction == 0.5)
+    assert "/frac0.5/seed" in half.metrics_path and half.predictions_path.endswith(".parquet")
+    assert baselines(config)["motif_activity"] == {
+        "model": "onehot", "probe": "rep_cnn", "representation": "tokens", "layer": 0, "width": 0.25
+    }
+    # without a baseline: the first one-hot model's first token-level probe
+    assert baselines(config)["motif_grammar"]["probe"] == "rep_cnn_binary"
+
+
+def test_ladder_config_errors(demo):
+    bad = copy.deepcopy(demo)
+    bad["tasks"]["motif_activity"]["baseline"] = {"model": "onehot", "probe": "logistic"}
+    bad["tasks"]["motif_activity"]["probe_layers"] = {"tiny_nt": [7], "nope": "all"}
+    bad["probes"]["splice"] = {"type": "splice_cnn"}
+    bad["tasks"]["motif_activity"]["probes"].append("splice")
+    bad["models"]["tiny_nt"]["k"] = 2
+    bad["tasks"]["motif_activity"]["train_fractions"] = [0]
+    message = _error(bad)
+    assert "tasks.motif_activity.train_fractions.0: 0 is less than or equal to the minimum of 0" in message
+    del bad["tasks"]["motif_activity"]["train_fractions"]
+    message = _error(bad)
+    assert "tasks.motif_activity.baseline: {'model': 'onehot', 'probe': 'logistic'} must name" in message
+    assert "tasks.motif_activity.probe_layers.tiny_nt: 7 is beyond the last layer; allowed: 0..2" in message
+    assert "tasks.motif_activity.probe_layers: 'nope' is not one of the task's models" in message
+    assert "'splice' (splice_cnn) needs a two-sequence (splicing) task" in message
+    assert "models.tiny_nt.k applies only to the onehot family" in message
+
+
+def test_paper_config_replicates_and_fractions():
+    from glmeval.config import baselines
+
+    config = load_config(REPO / "config" / "config.yaml", SCHEMA)
+    jobs = probe_jobs(config)
+    insert = [j for j in jobs if j.task == "insert_seq" and j.model == "onehot"]
+    assert len({j.seed for j in insert}) == 50 and len({j.train_fraction for j in insert}) == 10
+    splicing = {(j.model, j.probe, j.train_fraction) for j in jobs if j.task == "splicing"}
+    assert ("rbp", "splice_cnn", 0.25) in splicing
+    chip_nt = {j.layer for j in jobs if j.task == "chip_ctcf" and j.model == "nt_2b5_1000g"}
+    assert chip_nt == {10, 32}
+    assert len({j.layer for j in jobs if j.task == "lentimpra_k562" and j.probe == "nt_rep_cnn"}) == 33
+    assert baselines(config)["lentimpra_hepg2"]["probe"] == "onehot_cnn"

@@ -60,7 +60,8 @@ def test_rbp_model_is_trained_then_embedded(tmp_path):
     result = snakemake("-n", "--configfile", str(tmp_path / "rbp.yaml"), "--directory", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "output: results/supervised_models/rbp" in result.stdout
-    assert "input: resources/data/motif_grammar/train.parquet, results/supervised_models/rbp" in result.stdout
+    assert ("input: resources/data/motif_grammar/train.parquet, resources/data/motif_grammar/task.json, "
+            "results/supervised_models/rbp") in result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from glmeval.probes.rows import prefetch
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -84,7 +86,7 @@ def l2_param_groups(model: nn.Module, l2: float = 1e-8) -> list[dict] | None:
 def _read(x, rows: np.ndarray):
     if isinstance(x, tuple):
         return tuple(_read(part, rows) for part in x)
-    return torch.from_numpy(np.asarray(x[rows], dtype=np.float32))
+    return torch.from_numpy(np.ascontiguousarray(x[rows])).float()  # torch casts fp16 faster
 
 
 def _to(xb, device: torch.device):
@@ -111,7 +113,7 @@ def predict(model: nn.Module, x, batch_size: int, device: torch.device) -> np.nd
     """Raw model outputs (logits for binary tasks) for every row of `x`."""
     model.eval()
     with torch.inference_mode():
-        outs = [model(*_to(xb, device)).cpu() for xb, _ in batches(x, None, batch_size)]
+        outs = [model(*_to(xb, device)).cpu() for xb, _ in prefetch(batches(x, None, batch_size))]
     return torch.cat(outs).numpy()
 
 
@@ -157,7 +159,8 @@ def fit(
     for epoch in range(1, config.max_epochs + 1):
         model.train()
         started, total = time.perf_counter(), 0.0
-        for xb, yb in batches(*train, config.batch_size, rng if config.shuffle else None):
+        # the next batch is read from disk while this one trains
+        for xb, yb in prefetch(batches(*train, config.batch_size, rng if config.shuffle else None)):
             if len(yb) == 1:  # BatchNorm cannot train on a single row
                 continue
             optimizer.zero_grad()
