@@ -347,3 +347,19 @@ def test_paper_compat_logistic_scores_hard_labels():
     assert set(np.unique(hard)) == {0.0, 1.0}
     soft = linear.logistic(x[:200], y[:200], x[200:], alpha=1.0, seed=0)
     assert evaluate(["auroc"], y[200:, 0], soft[:, 0])["auroc"] > evaluate(["auroc"], y[200:, 0], hard[:, 0])["auroc"]
+
+
+def test_dinucleotide_onehot_mean_is_the_dinucleotide_composition(tmp_path):
+    seqs = ["ACGTTGCA", "AANCCGGT"]
+    extract(OneHotEmbedder("dinucleotide", k=2), seqs, tmp_path / "emb", token_layers=[0])
+    pooled = np.load(tmp_path / "emb" / "pooled.npy")[:, 0, 1].astype(np.float64)
+    tokens = np.load(tmp_path / "emb" / "tokens.L0.npy")
+    assert pooled.shape == (2, 16) and tokens.shape == (2, 8, 16)
+    index = {a + b: 4 * i + j for i, a in enumerate("ACGT") for j, b in enumerate("ACGT")}
+    for row, seq in enumerate(seqs):
+        counts = np.zeros(16)
+        for i in range(len(seq) - 1):
+            if "N" not in seq[i : i + 2]:
+                counts[index[seq[i : i + 2]]] += 1
+        np.testing.assert_allclose(pooled[row], counts / len(seq), atol=1e-3)
+    assert tokens[0, -1].sum() == 0 and tokens[1, 1].sum() == tokens[1, 2].sum() == 0  # end, N

@@ -130,6 +130,18 @@ def test_demo_outputs(demo_run, demo_config):
         for m in ("tiny_nt", "random_tiny_nt")
     )
     assert trained.shape == random.shape and not np.allclose(trained[:, -1], random[:, -1])
+    # replicate summaries and comparisons with the one-hot baseline, one row per configuration
+    tables = demo_run / "results" / "tables"
+    summary = pd.read_csv(tables / "probe_summary.csv")
+    metrics = pd.read_csv(tables / "probe_metrics.csv")
+    assert len(summary) == len(metrics) and (summary["ci_method"] == "test_rows").all()
+    assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
+    comparisons = pd.read_csv(tables / "probe_comparisons.csv")
+    grammar = comparisons[(comparisons["task"] == "motif_grammar") & (comparisons["metric"] == "auroc")]
+    assert set(grammar["baseline_probe"]) == {"rep_cnn_binary"} and len(grammar) == len(
+        summary[(summary["task"] == "motif_grammar") & (summary["metric"] == "auroc")]) - 1
+    composition = grammar[(grammar["model"] == "onehot") & (grammar["probe"] == "logistic")].iloc[0]
+    assert composition["paired_diff"] < 0 and composition["paired_p"] < 0.01
     # nothing is left half-written and a rerun has nothing to do
     assert not list(demo_run.rglob(".*.tmp-*"))
     again = snakemake("-n", "--configfile", str(demo_config), "--directory", str(demo_run))
