@@ -10,7 +10,7 @@ import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.run import PROBE_INPUTS, PROBE_TASK_KINDS
+from glmeval.probes.run import PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -103,12 +103,7 @@ def reference_errors(config: dict) -> list[str]:
                     f"tasks.{task_name}.probes: {name!r} (splice_cnn) needs a two-sequence "
                     "(splicing) task"
                 )
-            if (
-                two_sequences
-                and kind in PROBE_INPUTS
-                and kind != "splice_cnn"
-                and (PROBE_INPUTS[kind] == ("tokens",))
-            ):
+            if two_sequences and kind in TOKEN_PROBES and kind != "splice_cnn":
                 errors.append(
                     f"tasks.{task_name}.probes: {name!r} reads one token matrix; a splicing "
                     "task has two (left, right): use splice_cnn, or a pooled probe"

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from glmeval.io import atomic_path  # noqa: E402
-from glmeval.probes.run import MEAN_TARGET  # noqa: E402
+from glmeval.stats import MEAN_TARGET  # noqa: E402
 
 PRIMARY_METRICS = ("pearson", "auroc", "spearman", "aupr")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from glmeval.probes.cnn import ChipCNN, InsertCNN, MPRAnn, RepCNN, ResidualBind,
 from glmeval.probes.features import ProbeInputError, load_features, pad_tokens, take
 from glmeval.probes.mlp import RepMLP
 from glmeval.probes.train import TrainConfig, fit, l2_param_groups, n_rows, predict
+from glmeval.stats import MEAN_TARGET
 
 POOLED_PROBES = ("ridge", "ols", "logistic", "rep_mlp")
 TOKEN_PROBES = ("rep_cnn", "chip_cnn", "splice_cnn", "insert_cnn", "resnet", "mprann")
@@ -31,7 +33,6 @@ PROBE_TASK_KINDS = {
     "logistic": {"binary", "multilabel"},
     "splice_cnn": {"multitask_regression"},
 }
-MEAN_TARGET = "_mean"  # rows of a multi-target task that average a metric over its targets
 
 
 def loss_name(task: dict, probe: dict) -> str:
@@ -81,7 +82,7 @@ def _fit_neural(probe: dict, task: dict, x: dict, y: dict, seed: int, device: st
     model = build_probe(probe, first.shape[1:], n_out)
     config = TrainConfig(**{k: probe[k] for k in TrainConfig.__dataclass_fields__})
     if probe["type"] == "rep_cnn" and probe.get("paper_compat"):
-        config = TrainConfig(**{**config.__dict__, "shuffle": False})  # spec §13 item 25
+        config = dataclasses.replace(config, shuffle=False)  # spec §13 item 25
     history = fit(
         model,
         loss,
