@@ -10,7 +10,7 @@ import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.run import PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.probes.run import LINEAR_PROBES, PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -408,7 +408,8 @@ def token_layers(config: dict, model: str, task: str) -> list[int]:
 
 
 def resolve_device(device: str) -> str:
-    """'auto' becomes 'cuda' where a GPU is visible, else 'cpu'."""
+    """'auto' becomes 'cuda' where a GPU is visible, else 'cpu' (resolved by the job itself, on
+    the node it runs on, not where the workflow is submitted)."""
     if device != "auto":
         return device
     import torch

@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import re
+
+from glmeval import cluster
 from glmeval import config as glm_config
 from glmeval.data.tasks import SPLITS
 
@@ -37,10 +40,6 @@ wildcard_constraints:
     fraction=r"[0-9.]+",
     download=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     variants=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-
-
-def device():
-    return glm_config.resolve_device(config["device"])
 
 
 def task_config(wildcards):
@@ -107,8 +106,62 @@ def embedding_inputs(wildcards):
     return inputs
 
 
+def _probe_names(linear):
+    """A wildcard pattern of the configured probes that are (not) linear; one that never
+    matches when there are none."""
+    names = [
+        name
+        for name, probe in config["probes"].items()
+        if (probe["type"] in glm_config.LINEAR_PROBES) == linear
+    ]
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+LINEAR_PROBE_NAMES = _probe_names(linear=True)
+NEURAL_PROBE_NAMES = _probe_names(linear=False)
+
+
+def extraction_resource(key):
+    """`key` (mem_mb or runtime) of an extraction job, from the model's weights and the split."""
+
+    def resource(wildcards, input, attempt):
+        estimate = cluster.extraction(
+            input.get("model"), input.split, input.task, attempt
+        )
+        return estimate[key]
+
+    return resource
+
+
+def probe_resource(key):
+    """`key` (mem_mb or runtime) of a probe run, from the sizes of its inputs."""
+
+    def resource(wildcards, input, attempt):
+        probe = config["probes"][wildcards.probe]
+        estimate = cluster.probe(
+            input.embeddings,
+            wildcards.representation,
+            int(wildcards.layer),
+            probe["max_epochs"],
+            attempt,
+        )
+        return estimate[key]
+
+    return resource
+
+
 def task_metrics(wildcards):
     return [j.metrics_path for j in PROBE_JOBS if j.task == wildcards.task]
+
+
+def model_metrics(wildcards):
+    jobs = [j.metrics_path for j in PROBE_JOBS if j.model == wildcards.model]
+    if not jobs:
+        raise ValueError(
+            f"no probe runs of model {wildcards.model!r}; models with runs: "
+            f"{sorted({j.model for j in PROBE_JOBS})}"
+        )
+    return jobs
 
 
 PREDICTIONS = [j.predictions_path for j in PROBE_JOBS]

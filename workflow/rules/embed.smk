@@ -7,9 +7,12 @@ rule extract_embeddings:
         "logs/extract_embeddings/{model}/{task}/{split}.log",
     conda:
         "../../envs/glmeval.yaml"
+    resources:
+        mem_mb=extraction_resource("mem_mb"),
+        runtime=extraction_resource("runtime"),
     params:
         model=model_config,
         token_layers=token_layers,
-        device=device(),
+        device=config["device"],
     script:
         "../scripts/extract_embeddings.py"

@@ -40,6 +40,6 @@ rule train_rbp_model:
         "../../envs/glmeval.yaml"
     params:
         training=lambda wc: model_config(wc)["source"]["train"],
-        device=device(),
+        device=config["device"],
     script:
         "../scripts/train_rbp_model.py"

@@ -1,4 +1,5 @@
 rule train_probe:
+    """A neural probe (MLP or CNN): a GPU job on a cluster (profiles/slurm)."""
     input:
         task="resources/data/{task}/task.json",
         embeddings=expand("results/embeddings/{{model}}/{{task}}/{split}", split=SPLITS),
@@ -7,11 +8,24 @@ rule train_probe:
         predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/predictions.parquet",
     log:
         "logs/train_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
+    wildcard_constraints:
+        probe=NEURAL_PROBE_NAMES,
     conda:
         "../../envs/glmeval.yaml"
     threads: 1
+    resources:
+        mem_mb=probe_resource("mem_mb"),
+        runtime=probe_resource("runtime"),
     params:
         probe=probe_config,
-        device=device(),
+        device=config["device"],
     script:
         "../scripts/train_probe.py"
+
+
+use rule train_probe as fit_linear_probe with:
+    """A linear probe (ridge, OLS, logistic): a small CPU job, grouped on a cluster."""
+    log:
+        "logs/fit_linear_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
+    wildcard_constraints:
+        probe=LINEAR_PROBE_NAMES,

@@ -59,3 +59,18 @@ rule probe_stats:
         n_boot=config["bootstrap"],
     script:
         "../scripts/probe_stats.py"
+
+
+rule model_table:
+    """Every probe run of one model, all tasks: `snakemake results/tables/models/<model>.csv`."""
+    input:
+        model_metrics,
+    output:
+        "results/tables/models/{model}.csv",
+    log:
+        "logs/model_table/{model}.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    script:
+        "../scripts/task_table.py"

@@ -2,6 +2,7 @@ import sys
 
 import pandas as pd
 
+from glmeval.config import resolve_device
 from glmeval.embed import extract
 from glmeval.io import read_json, sha256_of
 from glmeval.models import load_embedder, snapshot_record
@@ -12,7 +13,7 @@ embedder = load_embedder(
     snakemake.wildcards.model,
     model,
     snakemake.input.get("model"),
-    device=snakemake.params.device,
+    device=resolve_device(snakemake.params.device),
 )
 split = pd.read_parquet(snakemake.input.split)
 columns = read_json(snakemake.input.task)["sequence_columns"]

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import torch
 
+from glmeval.config import resolve_device
 from glmeval.data.tasks import SPLITS
 from glmeval.probes.run import run_probe
 
@@ -19,5 +20,5 @@ run_probe(
     Path(snakemake.output.metrics).parent,
     context={"task": wc.task, "model": wc.model, "probe": wc.probe},
     train_fraction=float(wc.fraction),
-    device=snakemake.params.device,
+    device=resolve_device(snakemake.params.device),
 )

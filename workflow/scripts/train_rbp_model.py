@@ -1,6 +1,7 @@
 import sys
 from pathlib import Path
 
+from glmeval.config import resolve_device
 from glmeval.models.rbp import train_rbp
 
 sys.stderr = open(snakemake.log[0], "w")
@@ -8,6 +9,6 @@ training = dict(snakemake.params.training)
 train_rbp(
     Path(snakemake.input[0]).parent,
     snakemake.output[0],
-    device=snakemake.params.device,
+    device=resolve_device(snakemake.params.device),
     **{k: v for k, v in training.items() if k != "task"},
 )

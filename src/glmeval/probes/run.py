@@ -19,7 +19,8 @@ from glmeval.probes.mlp import RepMLP
 from glmeval.probes.train import TrainConfig, fit, l2_param_groups, n_rows, predict
 from glmeval.stats import MEAN_TARGET
 
-POOLED_PROBES = ("ridge", "ols", "logistic", "rep_mlp")
+LINEAR_PROBES = ("ridge", "ols", "logistic")
+POOLED_PROBES = (*LINEAR_PROBES, "rep_mlp")
 TOKEN_PROBES = ("rep_cnn", "chip_cnn", "splice_cnn", "insert_cnn", "resnet", "mprann")
 #: Which representations each probe type consumes.
 PROBE_INPUTS = {
@@ -193,7 +194,7 @@ def run_probe(
             y[split] = np.column_stack([y[split], frames[split][offset].to_numpy(np.float32)])
         rows = subsample(len(y[split]), train_fraction, seed)
         x[split], y[split] = take(x[split], rows), y[split][rows]
-    if probe["type"] in ("ridge", "ols", "logistic"):
+    if probe["type"] in LINEAR_PROBES:
         pred, history = _fit_linear(probe, x, y, seed), []
     else:
         pred, history = _fit_neural(probe, task, x, y, seed, device)

@@ -1,0 +1,76 @@
+"""Cluster resource requests that scale with the model and the data (memory in MB, minutes).
+
+Called by the rules' `resources:` when a job is scheduled. A missing input raises
+FileNotFoundError naming it, which Snakemake takes as "not known yet" and asks again once the
+input exists. Estimates are deliberately generous (× 2 on time); memory also scales with the
+retry attempt, so a job killed for memory is resubmitted with more (`retries:` in the profile).
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from glmeval.io import read_json
+
+BASE_MEM_MB = 4000  # interpreter, torch, CUDA context, a few batches
+GPU_FLOPS = 1e14  # sustained bf16 FLOP/s assumed for time limits (about 1/3 of an A100's peak)
+READ_MB_PER_S = 500  # token matrices streamed per epoch
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def _exists(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "not created yet", str(path))
+    return path
+
+
+def weights_mb(model_dir: str | Path | None) -> float:
+    """Size of a model's weight files (0 for models without a checkpoint, e.g. one-hot)."""
+    if model_dir is None:
+        return 0.0
+    files = [p for p in _exists(model_dir).rglob("*") if p.suffix in WEIGHT_SUFFIXES]
+    return sum(p.stat().st_size for p in files) / 1e6
+
+
+def extraction(model_dir: str | Path | None, split_file: str | Path, task_json: str | Path,
+               attempt: int = 1) -> dict[str, int]:
+    """Memory and time of embedding one split: the weights loaded in fp32 (about 3 copies at
+    peak), and 2 FLOP per parameter per token at GPU_FLOPS with one token per base (an upper
+    bound for k-mer and BPE tokenizers), doubled."""
+    weights = weights_mb(model_dir)
+    rows = pq.read_metadata(_exists(split_file)).num_rows
+    task = read_json(_exists(task_json))
+    bases = task["sequence_length"]["max"] * len(task["sequence_columns"])
+    params = weights * 1e6 / 4
+    minutes = 2 * rows * bases * 2 * params / GPU_FLOPS / 60
+    return {
+        "mem_mb": int((BASE_MEM_MB + 3 * weights) * attempt),
+        "runtime": 15 + math.ceil(minutes),
+    }
+
+
+def probe(embedding_dirs: list[str | Path], representation: str, layer: int, max_epochs: int,
+          attempt: int = 1) -> dict[str, int]:
+    """Memory and time of one probe run. Pooled features are held in memory as float32 (with
+    a working copy); token matrices are streamed from disk once per epoch."""
+    pooled_mb, token_mb = 0.0, 0.0
+    for directory in map(_exists, embedding_dirs):  # a two-sequence task: one per column
+        if representation == "tokens":
+            tokens = directory.rglob(f"tokens.L{layer}.npy")
+            token_mb += sum(os.path.getsize(path) for path in tokens) / 1e6
+        else:
+            for pooled in directory.rglob("pooled.npy"):
+                n, _, _, dim = np.load(pooled, mmap_mode="r").shape
+                pooled_mb += 2 * n * dim * 4 / 1e6
+    minutes = 2 * max_epochs * token_mb / READ_MB_PER_S / 60
+    return {
+        "mem_mb": int((BASE_MEM_MB + pooled_mb) * attempt),
+        "runtime": 30 + math.ceil(minutes),
+    }

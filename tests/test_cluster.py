@@ -1,0 +1,50 @@
+"""Cluster resource estimates (glmeval.cluster): they scale with the job's inputs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glmeval import cluster
+from glmeval.io import write_json
+
+
+def _split(tmp_path, rows, length=230):
+    path = tmp_path / f"train{rows}.parquet"
+    pd.DataFrame({"id": [str(i) for i in range(rows)], "sequence": ["A" * length] * rows}).to_parquet(path)
+    task = tmp_path / "task.json"
+    write_json({"sequence_length": {"max": length}, "sequence_columns": ["sequence"]}, task)
+    return path, task
+
+
+def test_extraction_scales_with_weights_sequences_and_attempt(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"\0" * 10_000_000)  # 10 MB: 2.5M fp32 parameters
+    (model / "config.json").write_text("{}")  # not weights
+    small, task = _split(tmp_path, 100)
+    large, _ = _split(tmp_path, 100_000)
+    first = cluster.extraction(model, small, task)
+    assert first["mem_mb"] == 4000 + 30
+    assert cluster.extraction(model, small, task, attempt=2)["mem_mb"] == 2 * (4000 + 30)
+    # 2 × 100k rows × 230 bases × 2 FLOP × 2.5e6 parameters / 1e14 FLOP/s = 23 s -> 1 min
+    assert cluster.extraction(model, large, task)["runtime"] == 15 + 1
+    assert cluster.extraction(None, small, task)["mem_mb"] == 4000  # one-hot: no weights
+
+
+def test_probe_scales_with_embedding_sizes(tmp_path):
+    split = tmp_path / "train"
+    split.mkdir()
+    np.lib.format.open_memmap(split / "pooled.npy", "w+", np.float16, (1000, 3, 2, 500))
+    np.lib.format.open_memmap(split / "tokens.L2.npy", "w+", np.float16, (1000, 400, 1000))
+    pooled = cluster.probe([split], "mean", 2, max_epochs=100)
+    assert pooled["mem_mb"] == 4000 + 4  # 2 × 1000 × 500 × 4 B
+    assert pooled["runtime"] == 30
+    tokens = cluster.probe([split], "tokens", 2, max_epochs=100)
+    # 800 MB × 100 epochs at 500 MB/s, doubled: 320 s -> 6 min
+    assert tokens["mem_mb"] == 4000 and tokens["runtime"] == 30 + 6
+
+
+def test_an_input_not_created_yet_is_reported_as_such(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        cluster.probe([tmp_path / "absent"], "mean", 0, max_epochs=1)
+    assert info.value.filename == str(tmp_path / "absent")
