@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 def cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("slurm")
     started = subprocess.run([str(REPO / "tests" / "slurm" / "start.sh"), str(state)],
-                             capture_output=True, text=True)
+                             check=False, capture_output=True, text=True)
     assert started.returncode == 0, started.stdout + started.stderr
     env = {**os.environ, "SLURM_CONF": str(state / "slurm.conf")}
     yield env
@@ -72,7 +72,8 @@ def _jobs(env) -> list[dict]:
 def local_run(tmp_path_factory, small_config):
     workdir = tmp_path_factory.mktemp("local")
     result = subprocess.run([*SNAKEMAKE, "--cores", "2", "--configfile", str(small_config),
-                             "--directory", str(workdir)], capture_output=True, text=True)
+                             "--directory", str(workdir)], check=False, capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir
 
@@ -81,25 +82,25 @@ def local_run(tmp_path_factory, small_config):
 def slurm_run(tmp_path_factory, small_config, cluster):
     """The SLURM run; the first train_probe job seen running is cancelled with scancel."""
     workdir = tmp_path_factory.mktemp("on_slurm")
-    log = open(workdir / "snakemake.log", "w")
-    run = subprocess.Popen([*SNAKEMAKE, *SLURM_PROFILE, "--configfile", str(small_config),
-                            "--directory", str(workdir)], stdout=log, stderr=subprocess.STDOUT,
-                           env=cluster)
     cancelled = None
-    deadline = time.time() + 900
-    while run.poll() is None and time.time() < deadline:
-        if cancelled is None:
-            for job in _jobs(cluster):
-                if job.get("JobState") == "RUNNING" and job.get("Comment", "").startswith(
-                    "rule_train_probe"
-                ):
-                    subprocess.run(["scancel", job["JobId"]], env=cluster, check=True)
-                    cancelled = job
-                    break
-        time.sleep(0.3)
-    if run.poll() is None:
-        run.kill()
-    log.close()
+    with open(workdir / "snakemake.log", "w") as log:
+        run = subprocess.Popen([*SNAKEMAKE, *SLURM_PROFILE, "--configfile", str(small_config),
+                                "--directory", str(workdir)], stdout=log,
+                               stderr=subprocess.STDOUT, env=cluster)
+        deadline = time.time() + 900
+        while run.poll() is None and time.time() < deadline:
+            if cancelled is None:
+                for job in _jobs(cluster):
+                    if job.get("JobState") == "RUNNING" and job.get("Comment", "").startswith(
+                        "rule_train_probe"
+                    ):
+                        subprocess.run(["scancel", job["JobId"]], env=cluster, check=True)
+                        cancelled = job
+                        break
+            time.sleep(0.3)
+        if run.poll() is None:
+            run.kill()
+            run.wait()
     return workdir, run.returncode, cancelled, (workdir / "snakemake.log").read_text()
 
 
@@ -127,7 +128,7 @@ def test_every_job_ran_as_a_slurm_job_with_its_gpu_request(slurm_run, cluster):
 
 
 def test_a_job_cancelled_by_the_scheduler_is_resubmitted(slurm_run, cluster):
-    workdir, returncode, cancelled, log = slurm_run
+    _, returncode, cancelled, log = slurm_run
     assert cancelled is not None, "no train_probe job was seen running"
     assert returncode == 0, log[-5000:]
     same = [j for j in _jobs(cluster) if j.get("Comment") == cancelled["Comment"]]
@@ -149,7 +150,7 @@ def test_a_setting_the_scheduler_rejects_names_the_rule_and_the_setting(
     result = subprocess.run(
         [*SNAKEMAKE, *SLURM_PROFILE, "--configfile", str(small_config), "--directory",
          str(tmp_path), "--set-resources", "prepare_task:slurm_partition=no_such_partition"],
-        capture_output=True, text=True, env=cluster, timeout=300,
+        check=False, capture_output=True, text=True, env=cluster, timeout=300,
     )
     out = result.stdout + result.stderr
     assert result.returncode != 0
