@@ -54,6 +54,10 @@ rule probe_stats:
         "logs/probe_stats.log",
     conda:
         "../../envs/glmeval.yaml"
+    resources:
+        # bootstraps every configuration (bootstrap: resamples each); allow hours at paper scale
+        mem_mb=16000,
+        runtime=480,
     params:
         baselines=glm_config.baselines(config),
         n_boot=config["bootstrap"],
