@@ -10,7 +10,9 @@ from glmeval.io import write_json
 
 def _split(tmp_path, rows, length=230):
     path = tmp_path / f"train{rows}.parquet"
-    pd.DataFrame({"id": [str(i) for i in range(rows)], "sequence": ["A" * length] * rows}).to_parquet(path)
+    pd.DataFrame(
+        {"id": [str(i) for i in range(rows)], "sequence": ["A" * length] * rows}
+    ).to_parquet(path)
     task = tmp_path / "task.json"
     write_json({"sequence_length": {"max": length}, "sequence_columns": ["sequence"]}, task)
     return path, task
@@ -36,15 +38,15 @@ def test_probe_scales_with_embedding_sizes(tmp_path):
     split.mkdir()
     np.lib.format.open_memmap(split / "pooled.npy", "w+", np.float16, (1000, 3, 2, 500))
     np.lib.format.open_memmap(split / "tokens.L2.npy", "w+", np.float16, (1000, 400, 1000))
-    pooled = cluster.probe([split], "mean", 2, max_epochs=100)
+    pooled = cluster.probe((split,), "mean", 2, max_epochs=100)
     assert pooled["mem_mb"] == 4000 + 4  # 2 × 1000 × 500 × 4 B
     assert pooled["runtime"] == 30
-    tokens = cluster.probe([split], "tokens", 2, max_epochs=100)
+    tokens = cluster.probe((split,), "tokens", 2, max_epochs=100)
     # 800 MB × 100 epochs at 500 MB/s, doubled: 320 s -> 6 min
     assert tokens["mem_mb"] == 4000 and tokens["runtime"] == 30 + 6
 
 
 def test_an_input_not_created_yet_is_reported_as_such(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
-        cluster.probe([tmp_path / "absent"], "mean", 0, max_epochs=1)
+        cluster.probe((tmp_path / "absent",), "mean", 0, max_epochs=1)
     assert info.value.filename == str(tmp_path / "absent")

@@ -140,11 +140,11 @@ def test_task_seeds_fractions_layers_and_baseline(demo):
     assert {j.seed for j in probe_jobs(config, "motif_grammar")} == {0}  # the global seeds
     half = next(j for j in jobs if j.train_fraction == 0.5)
     assert "/frac0.5/seed" in half.metrics_path and half.predictions_path.endswith(".parquet")
-    assert baselines(config)["motif_activity"] == {
+    assert baselines(config, probe_jobs(config))["motif_activity"] == {
         "model": "onehot", "probe": "rep_cnn", "representation": "tokens", "layer": 0, "width": 0.25
     }
     # without a baseline: the first one-hot model's first token-level probe
-    assert baselines(config)["motif_grammar"]["probe"] == "rep_cnn_binary"
+    assert baselines(config, probe_jobs(config))["motif_grammar"]["probe"] == "rep_cnn_binary"
 
 
 def test_ladder_config_errors(demo):
@@ -178,4 +178,4 @@ def test_paper_config_replicates_and_fractions():
     chip_nt = {j.layer for j in jobs if j.task == "chip_ctcf" and j.model == "nt_2b5_1000g"}
     assert chip_nt == {10, 32}
     assert len({j.layer for j in jobs if j.task == "lentimpra_k562" and j.probe == "nt_rep_cnn"}) == 33
-    assert baselines(config)["lentimpra_hepg2"]["probe"] == "onehot_cnn"
+    assert baselines(config, probe_jobs(config))["lentimpra_hepg2"]["probe"] == "onehot_cnn"

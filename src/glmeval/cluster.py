@@ -39,8 +39,9 @@ def weights_mb(model_dir: str | Path | None) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
-def extraction(model_dir: str | Path | None, split_file: str | Path, task_json: str | Path,
-               attempt: int = 1) -> dict[str, int]:
+def extraction(
+    model_dir: str | Path | None, split_file: str | Path, task_json: str | Path, attempt: int = 1
+) -> dict[str, int]:
     """Memory and time of embedding one split: the weights loaded in fp32 (about 3 copies at
     peak), and 2 FLOP per parameter per token at GPU_FLOPS with one token per base (an upper
     bound for k-mer and BPE tokenizers), doubled."""
@@ -56,8 +57,13 @@ def extraction(model_dir: str | Path | None, split_file: str | Path, task_json: 
     }
 
 
-def probe(embedding_dirs: list[str | Path], representation: str, layer: int, max_epochs: int,
-          attempt: int = 1) -> dict[str, int]:
+def probe(
+    embedding_dirs: tuple[str | Path, ...],
+    representation: str,
+    layer: int,
+    max_epochs: int,
+    attempt: int = 1,
+) -> dict[str, int]:
     """Memory and time of one probe run. Pooled features are held in memory as float32 (with
     a working copy); token matrices are streamed from disk once per epoch."""
     pooled_mb, token_mb = 0.0, 0.0

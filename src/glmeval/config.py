@@ -10,7 +10,7 @@ import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.run import LINEAR_PROBES, PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.probes.run import PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -370,12 +370,12 @@ def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
     return jobs
 
 
-def baselines(config: dict) -> dict[str, dict]:
-    """Each task's baseline configuration for the comparison tables: the task's `baseline`
-    (model and probe), else its first one-hot model with its first token-level probe (or its
-    first probe). Tasks without a one-hot model have none."""
+def baselines(config: dict, jobs: list[ProbeJob]) -> dict[str, dict]:
+    """Each task's baseline configuration among `jobs` (the config's `probe_jobs`) for the
+    comparison tables: the task's `baseline` (model and probe), else its first one-hot model
+    with its first token-level probe (or its first probe). Tasks without a one-hot model have
+    none."""
     result = {}
-    jobs = probe_jobs(config)
     for task_name, task_cfg in config["tasks"].items():
         chosen = task_cfg.get("baseline")
         if chosen is None:

@@ -37,6 +37,23 @@ def _summary_by_fraction(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _curves(ax, summary: pd.DataFrame, x: str, xlabel: str, title: str, metric: str) -> None:
+    """One mean ± sd curve over `x` per model × representation × probe."""
+    for (model, rep, probe), rows in summary.groupby(["model", "representation", "probe"]):
+        ax.errorbar(
+            rows[x],
+            rows["mean"],
+            yerr=rows["sd"],
+            marker="o",
+            capsize=2,
+            label=f"{model} {probe} ({rep})",
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+
+
 def plot_task(
     table_path: str | Path,
     out_paths: Sequence[str | Path],
@@ -96,36 +113,13 @@ def plot_task(
     ax.legend(fontsize=8, title="model")
 
     if len(sweep):
-        ax = axes[0, 1]
-        for (model, rep, probe), rows in sweep.groupby(["model", "representation", "probe"]):
-            ax.errorbar(
-                rows["layer"],
-                rows["mean"],
-                yerr=rows["sd"],
-                marker="o",
-                capsize=2,
-                label=f"{model} {probe} ({rep})",
-            )
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_xlabel("layer (0 = embedding output)")
-        ax.set_ylabel(f"test {metric}")
-        ax.set_title("layer sweep")
-        ax.legend(fontsize=7)
+        _curves(axes[0, 1], sweep, "layer", "layer (0 = embedding output)", "layer sweep", metric)
+        axes[0, 1].xaxis.get_major_locator().set_params(integer=True)
     if len(fractions):
-        ax = axes[0, -1]
-        for (model, rep, probe), rows in fractions.groupby(["model", "representation", "probe"]):
-            ax.errorbar(
-                rows["train_fraction"],
-                rows["mean"],
-                yerr=rows["sd"],
-                marker="o",
-                capsize=2,
-                label=f"{model} {probe} ({rep})",
-            )
-        ax.set_xlabel("fraction of training data")
-        ax.set_ylabel(f"test {metric}")
-        ax.set_title("data fraction (last probed layer)")
-        ax.legend(fontsize=7)
+        title = "data fraction (last probed layer)"
+        _curves(
+            axes[0, -1], fractions, "train_fraction", "fraction of training data", title, metric
+        )
     fig.tight_layout()
     for path in out_paths:
         with atomic_path(path) as tmp:

@@ -1,10 +1,11 @@
-from pathlib import Path
-
+import functools
 import re
+from pathlib import Path
 
 from glmeval import cluster
 from glmeval import config as glm_config
 from glmeval.data.tasks import SPLITS
+from glmeval.probes.run import LINEAR_PROBES
 
 glm_config.validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 
@@ -112,7 +113,7 @@ def _probe_names(linear):
     names = [
         name
         for name, probe in config["probes"].items()
-        if (probe["type"] in glm_config.LINEAR_PROBES) == linear
+        if (probe["type"] in LINEAR_PROBES) == linear
     ]
     return "|".join(map(re.escape, names)) or "(?!)"
 
@@ -121,14 +122,17 @@ LINEAR_PROBE_NAMES = _probe_names(linear=True)
 NEURAL_PROBE_NAMES = _probe_names(linear=False)
 
 
+# one estimate per job serves both of its resources (memory and time)
+cached_extraction = functools.cache(cluster.extraction)
+cached_probe = functools.cache(cluster.probe)
+
+
 def extraction_resource(key):
     """`key` (mem_mb or runtime) of an extraction job, from the model's weights and the split."""
 
     def resource(wildcards, input, attempt):
-        estimate = cluster.extraction(
-            input.get("model"), input.split, input.task, attempt
-        )
-        return estimate[key]
+        model = input.get("model")
+        return cached_extraction(model, input.split, input.task, attempt)[key]
 
     return resource
 
@@ -137,12 +141,11 @@ def probe_resource(key):
     """`key` (mem_mb or runtime) of a probe run, from the sizes of its inputs."""
 
     def resource(wildcards, input, attempt):
-        probe = config["probes"][wildcards.probe]
-        estimate = cluster.probe(
-            input.embeddings,
+        estimate = cached_probe(
+            tuple(input.embeddings),
             wildcards.representation,
             int(wildcards.layer),
-            probe["max_epochs"],
+            config["probes"][wildcards.probe]["max_epochs"],
             attempt,
         )
         return estimate[key]

@@ -59,7 +59,7 @@ rule probe_stats:
         mem_mb=16000,
         runtime=480,
     params:
-        baselines=glm_config.baselines(config),
+        baselines=glm_config.baselines(config, PROBE_JOBS),
         n_boot=config["bootstrap"],
     script:
         "../scripts/probe_stats.py"

@@ -25,6 +25,7 @@ from glmeval.probes.layers import (
     Exp,
     ResidualBlock,
     batch_norm,
+    dense_block,
     init_glorot,
     init_he_uniform,
     init_normal,
@@ -83,14 +84,8 @@ class RepCNN(nn.Module):
         )
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(c2 * flat_len, d1),
-            batch_norm(d1, bn_momentum),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(d1, d2),
-            batch_norm(d2, bn_momentum),
-            nn.ReLU(),
-            nn.Dropout(0.5),
+            *dense_block(c2 * flat_len, d1, bn_momentum),
+            *dense_block(d1, d2, bn_momentum),
             nn.Linear(d2, n_out),
         )
         init_normal(self)
@@ -138,10 +133,7 @@ class ResidualBind(nn.Module):
         )
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(256 * self.flat_len, 256),
-            batch_norm(256, m),
-            nn.SiLU(),
-            nn.Dropout(0.5),
+            *dense_block(256 * self.flat_len, 256, m, nn.SiLU),
             nn.Linear(256, n_out),
         )
         init_glorot(self)
@@ -241,10 +233,7 @@ class ChipCNN(nn.Module):
         )
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(128 * self.flat_len, 256),
-            batch_norm(256, m),
-            nn.ReLU(),
-            nn.Dropout(0.5),
+            *dense_block(128 * self.flat_len, 256, m),
             nn.Linear(256, n_out),
         )
         init_he_uniform(self.reduction)
@@ -302,14 +291,8 @@ class SpliceCNN(nn.Module):
         self.trunk = nn.Sequential(*_conv_block(128, 164, 5, 4, m), *_conv_block(164, 256, 5, 2, m))
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(256 * self.flat_len, 256),
-            batch_norm(256, m),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(256, 256),
-            batch_norm(256, m),
-            nn.ReLU(),
-            nn.Dropout(0.5),
+            *dense_block(256 * self.flat_len, 256, m),
+            *dense_block(256, 256, m),
             nn.Linear(256, n_out),
         )
         for part in (self.left, self.right, self.trunk):

@@ -18,6 +18,12 @@ def batch_norm(channels: int, momentum: float = 0.99) -> nn.BatchNorm1d:
     return nn.BatchNorm1d(channels, eps=1e-3, momentum=1.0 - momentum)
 
 
+def dense_block(n_in: int, n_out: int, bn_momentum: float, activation=nn.ReLU) -> list:
+    """Dense(n_out) → BN → activation → Dropout(0.5): the paper's dense block, as layers to
+    unpack into an `nn.Sequential`."""
+    return [nn.Linear(n_in, n_out), batch_norm(n_out, bn_momentum), activation(), nn.Dropout(0.5)]
+
+
 def _kernels(module: nn.Module):
     """Every conv and dense layer in `module` (itself included), in `modules()` order."""
     return [layer for layer in module.modules() if isinstance(layer, (nn.Linear, nn.Conv1d))]

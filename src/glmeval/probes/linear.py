@@ -9,14 +9,16 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 def ridge(x_train, y_train, x_test, alpha: float) -> np.ndarray:
     """Ridge(alpha), or OLS at alpha 0, per target on the rows where it is observed (paper:
     alpha 1e-3, fit on train only); predictions (N, targets)."""
+
+    def model():
+        return Ridge(alpha=alpha) if alpha > 0 else LinearRegression()
+
     if not np.isnan(y_train).any():
-        model = Ridge(alpha=alpha) if alpha > 0 else LinearRegression()
-        return model.fit(x_train, y_train).predict(x_test).reshape(len(x_test), -1)
+        return model().fit(x_train, y_train).predict(x_test).reshape(len(x_test), -1)
     columns = []
     for j in range(y_train.shape[1]):
         known = ~np.isnan(y_train[:, j])
-        model = Ridge(alpha=alpha) if alpha > 0 else LinearRegression()
-        columns.append(model.fit(x_train[known], y_train[known, j]).predict(x_test))
+        columns.append(model().fit(x_train[known], y_train[known, j]).predict(x_test))
     return np.stack(columns, axis=1)
 
 

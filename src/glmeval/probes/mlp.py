@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from glmeval.probes.layers import batch_norm, init_normal
+from glmeval.probes.layers import dense_block, init_normal
 
 
 class RepMLP(nn.Sequential):
@@ -16,14 +16,8 @@ class RepMLP(nn.Sequential):
         h1, h2 = int(512 * width), int(256 * width)
         super().__init__(
             nn.Flatten(),
-            nn.Linear(input_dim, h1),
-            batch_norm(h1, bn_momentum),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(h1, h2),
-            batch_norm(h2, bn_momentum),
-            nn.ReLU(),
-            nn.Dropout(0.5),
+            *dense_block(input_dim, h1, bn_momentum),
+            *dense_block(h1, h2, bn_momentum),
             nn.Linear(h2, n_out),
         )
         init_normal(self)
