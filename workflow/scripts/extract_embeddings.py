@@ -1,4 +1,6 @@
+import os
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -17,13 +19,18 @@ embedder = load_embedder(
 )
 split = pd.read_parquet(snakemake.input.split)
 columns = read_json(snakemake.input.task)["sequence_columns"]
+out = Path(snakemake.output[0])
+# work in progress lives beside the output, which Snakemake deletes when a job fails
+staging = out.with_name(out.name + ".partial")
 for column in columns:  # a two-sequence task (splicing) gets one artifact per column
+    single = columns == ["sequence"]
     extract(
         embedder,
         split[column].tolist(),
-        snakemake.output[0] if columns == ["sequence"] else f"{snakemake.output[0]}/{column}",
+        out if single else staging / column,
         token_layers=snakemake.params.token_layers,
-        batch_size=model.get("batch_size", 64),
+        batch_size=model.get("batch_size"),
+        work_dir=staging if single else staging / f"{column}.partial",
         meta={
             "source": model.get("source"),
             "snapshot": snapshot_record(snakemake.input.get("model")),
@@ -32,3 +39,8 @@ for column in columns:  # a two-sequence task (splicing) gets one artifact per c
             "sequence_column": column,
         },
     )
+if columns != ["sequence"]:
+    out.mkdir(parents=True, exist_ok=True)
+    for column in columns:
+        os.replace(staging / column, out / column)
+    staging.rmdir()

@@ -4,6 +4,11 @@ Inputs are the official CAGI5 files `challenge_<E>.tsv` / `release_<E>.tsv` (`##
 lines, a `#Chrom Pos Ref Alt Value Confidence` header; hg19, 1-based; Value = log2 effect) and
 `elements.csv` (`regulatory_element, ref_sequence, start_pos`). A variant's id is
 `{element}:{chrom}:{pos}:{ref}>{alt}:{set}`, e.g. `F9:chrX:138612621:C>A:challenge`.
+
+Windows come from the element sequences (whole, or `length` bases around the variant) or from an
+hg19 FASTA, by the shared code of `glmeval.data.variants`: a variant whose window runs off the
+element or chromosome, whose Ref does not match, or whose chromosome is not in the FASTA is
+excluded and reported (`exclusions.tsv`, task.json `excluded`), never silently dropped.
 """
 
 from __future__ import annotations
@@ -12,9 +17,16 @@ import re
 from pathlib import Path
 
 import pandas as pd
-from pyfaidx import Fasta
 
 from glmeval.data.sequence import check_sequences
+from glmeval.data.variants import (
+    RowSequences,
+    check_length,
+    exclusion_counts,
+    make_windows,
+    report_exclusions,
+    write_exclusions,
+)
 from glmeval.io import sha256_of, write_json, write_parquet
 
 HEADER = ["Chrom", "Pos", "Ref", "Alt", "Value", "Confidence"]
@@ -47,11 +59,18 @@ def _read_tsv(path: Path, element: str, subset: str) -> pd.DataFrame:
             f"numeric Pos, Value, Confidence; found {df.iloc[row].tolist()}."
         )
     chrom = df["Chrom"].str.removeprefix("chr")
-    return pd.DataFrame({
-        "element": element, "set": subset, "chrom": "chr" + chrom, "pos": num["Pos"].astype(int),
-        "ref": df["Ref"], "alt": df["Alt"], "effect": num["Value"].astype(float),
-        "confidence": num["Confidence"].astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "element": element,
+            "set": subset,
+            "chrom": "chr" + chrom,
+            "pos": num["Pos"].astype(int),
+            "ref": df["Ref"],
+            "alt": df["Alt"],
+            "effect": num["Value"].astype(float),
+            "confidence": num["Confidence"].astype(float),
+        }
+    )
 
 
 def _tsv_files(directory: Path) -> list[tuple[str, str, Path]]:
@@ -65,8 +84,9 @@ def _tsv_files(directory: Path) -> list[tuple[str, str, Path]]:
 def read_cagi5(directory: str | Path) -> pd.DataFrame:
     """All variants of every `challenge_*`/`release_*` TSV in `directory` with columns element,
     set, chrom (`chr`-prefixed), pos (1-based hg19), ref, alt, effect (log2), confidence."""
-    parts = [_read_tsv(path, element, subset) for element, subset, path in
-             _tsv_files(Path(directory))]
+    parts = [
+        _read_tsv(path, element, subset) for element, subset, path in _tsv_files(Path(directory))
+    ]
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
@@ -87,112 +107,121 @@ def _element_table(elements_csv: str | Path, names) -> dict[str, tuple[str, int]
     return out
 
 
-def _check_ref(variants: pd.DataFrame, found: pd.Series, where: str) -> None:
-    bad = (found != variants["ref"]).to_numpy()
-    if bad.any():
-        row = variants.iloc[bad.argmax()]
-        raise ValueError(
-            f"{where}: reference mismatch for element {row['element']}, {row['chrom']}:"
-            f"{row['pos']}: expected {row['ref']} (CAGI5 Ref), found {found.iloc[bad.argmax()]}."
-        )
+#: Columns of an exclusions table for CAGI5 (those present), before `reason` and `detail`.
+EXCLUSION_KEYS = ("id", "element", "set", "chrom", "pos", "ref", "alt")
 
 
-def _with_sequences(variants: pd.DataFrame, windows: list[str], index: list[int],
-                    where: str) -> pd.DataFrame:
-    out = variants.reset_index(drop=True).copy()
-    out["variant_index"] = index
-    out["ref_sequence"] = windows
-    _check_ref(out, pd.Series([w[i] for w, i in zip(windows, index)]), where)
-    out["alt_sequence"] = [w[:i] + a + w[i + 1:] for w, i, a in zip(windows, index, out["alt"])]
-    return out
+def _keys(variants: pd.DataFrame) -> list[str]:
+    return [c for c in EXCLUSION_KEYS if c in variants]
 
 
-def element_context(variants: pd.DataFrame, elements_csv: str | Path) -> pd.DataFrame:
-    """`variants` plus variant_index, ref_sequence (the element's own sequence) and alt_sequence
-    (the SNV applied at `pos - start_pos - 1`); a reference-base mismatch is an error."""
+def element_context(
+    variants: pd.DataFrame, elements_csv: str | Path, length: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept, excluded) by the exclusion rule of `glmeval.data.variants`: kept is `variants`
+    plus variant_index, ref_sequence and alt_sequence cut from the element's own sequence in
+    elements.csv. Without `length` the window is the whole element (variant at
+    `pos - start_pos - 1`); with an even `length` it is the `length` bases
+    `[pos - length/2, pos + length/2)` of the element (variant at `length/2 - 1`, as in the
+    paper's hg19 windows), a variant closer to an element end being excluded as
+    `window_off_end`. An element missing from elements.csv is an error."""
+    if length is not None:
+        check_length(length, "element context")
     table = _element_table(elements_csv, variants["element"].unique())
-    seqs = [table[e][0] for e in variants["element"]]
-    index = [p - table[e][1] - 1 for e, p in zip(variants["element"], variants["pos"])]
-    outside = [k for k, (s, i) in enumerate(zip(seqs, index)) if not 0 <= i < len(s)]
-    if outside:
-        row = variants.iloc[outside[0]]
-        raise ValueError(f"{elements_csv}: variant {row['chrom']}:{row['pos']} lies outside "
-                         f"element {row['element']} ({len(seqs[outside[0]])} bases).")
-    return _with_sequences(variants, seqs, index, str(elements_csv))
+    elements = variants["element"].tolist()
+    rows = RowSequences(
+        sequences=[table[e][0] for e in elements],
+        offsets=[table[e][1] for e in elements],
+        labels=[f"element {e}" for e in elements],
+    )
+    return make_windows(variants, rows, length, keys=_keys(variants))
 
 
-def genome_context(variants: pd.DataFrame, fasta_path: str | Path, length: int) -> pd.DataFrame:
-    """`variants` plus variant_index (`length // 2 - 1`), ref_sequence and alt_sequence: the
-    paper's hg19 windows `[pos - length/2, pos + length/2)` (0-based, half-open; bedtools
-    getfasta of gopher's expand_range), upper-cased. The FASTA may name chromosomes `chrX` or
-    `X`; its `.fai` is built when absent. A window running off a chromosome end is an error (no
-    N-padding; the paper drops such rows, and none occurs for CAGI5 on hg19). A reference-base
-    mismatch is an error."""
-    if not isinstance(length, int) or length < 2 or length % 2:
-        raise ValueError(f"genome context: length must be an even integer >= 2, got {length!r}.")
-    half = length // 2
-    fasta = Fasta(str(fasta_path), as_raw=True, sequence_always_upper=True)
-    records = {}
-    for chrom in variants["chrom"].unique():
-        name = next((n for n in (chrom, chrom.removeprefix("chr")) if n in fasta), None)
-        if name is None:
-            raise ValueError(f"{fasta_path}: no sequence {chrom!r} (or without 'chr'); it has "
-                             f"{list(fasta.keys())[:10]}...")
-        records[chrom] = fasta[name]
-    windows = []
-    for chrom, pos in zip(variants["chrom"], variants["pos"]):
-        record, start, end = records[chrom], pos - half, pos + half
-        if start < 0 or end > len(record):
-            raise ValueError(
-                f"{fasta_path}: the {length}-base window around {chrom}:{pos} "
-                f"([{start}, {end}), 0-based) runs off {record.name} ({len(record)} bases)."
-            )
-        windows.append(record[start:end])
-    return _with_sequences(variants, windows, [half - 1] * len(windows), str(fasta_path))
+def genome_context(
+    variants: pd.DataFrame, fasta_path: str | Path, length: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept, excluded) by the exclusion rule of `glmeval.data.variants`: kept is `variants`
+    plus variant_index (`length // 2 - 1`), ref_sequence and alt_sequence: the paper's hg19
+    windows `[pos - length/2, pos + length/2)` (0-based, half-open; bedtools getfasta of
+    gopher's expand_range), upper-cased. The FASTA may name chromosomes `chrX` or `X`; its
+    `.fai` is built when absent. A window running off a chromosome end (no N-padding; none
+    occurs for CAGI5 on hg19), a reference-base mismatch or a chromosome missing from the FASTA
+    excludes the variant; a FASTA holding none of the variants' chromosomes is an error."""
+    check_length(length, "genome context")
+    return make_windows(variants, fasta_path, length, keys=_keys(variants))
 
 
 def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
-    """Write `out_dir/variants.parquet` and then `out_dir/task.json` (kind `variant_effect`);
+    """Write `out_dir/variants.parquet`, `out_dir/exclusions.tsv` (the variants that cannot be
+    scored, with `reason` and `detail`; see `glmeval.data.variants`) and then
+    `out_dir/task.json` (kind `variant_effect`; `n` kept variants, `excluded` counts by reason);
     return the task.json content.
 
     `source`: `cagi5` (directory with the TSVs and elements.csv), `context` (`element`, the
-    default, or `genome`), for `genome` also `genome` (hg19 FASTA) and `length` (even), and optionally
-    `elements` (a subset of element names, e.g. [LDLR, SORT1, F9, PKLR]).
+    default, or `genome`), `length` (even; required for `genome`, optional for `element`: a
+    window cut from the element instead of the whole element), for `genome` also `genome`
+    (hg19 FASTA), and optionally `elements` (a subset of element names, e.g. [LDLR, SORT1, F9,
+    PKLR]).
     """
     directory = Path(source["cagi5"])
     context = source.get("context", "element")
     if context not in CONTEXTS:
-        raise ValueError(f"task {name!r}: source.context must be one of {CONTEXTS}, "
-                         f"got {context!r}.")
+        raise ValueError(
+            f"task {name!r}: source.context must be one of {CONTEXTS}, got {context!r}."
+        )
     variants = read_cagi5(directory)
     available = sorted(variants["element"].unique())
     elements = list(source.get("elements") or available)
     unknown = sorted(set(elements) - set(available))
     if unknown:
-        raise ValueError(f"task {name!r}: unknown CAGI5 element(s) {unknown}; {directory} has "
-                         f"{available}.")
+        raise ValueError(
+            f"task {name!r}: unknown CAGI5 element(s) {unknown}; {directory} has {available}."
+        )
     variants = variants[variants["element"].isin(elements)].reset_index(drop=True)
+    variants.insert(
+        0,
+        "id",
+        variants["element"]
+        + ":"
+        + variants["chrom"]
+        + ":"
+        + variants["pos"].astype(str)
+        + ":"
+        + variants["ref"]
+        + ">"
+        + variants["alt"]
+        + ":"
+        + variants["set"],
+    )
+    variants.insert(variants.columns.get_loc("effect") + 1, "abs_effect", variants["effect"].abs())
+    if variants["id"].duplicated().any():
+        raise ValueError(
+            f"task {name!r}: duplicate variant id "
+            f"{variants['id'][variants['id'].duplicated()].iloc[0]!r}."
+        )
     files = {p.name: sha256_of(p) for e, _, p in _tsv_files(directory) if e in elements}
     files["elements.csv"] = sha256_of(directory / "elements.csv")
-    provenance = {"source": "CAGI5 regulation saturation mutagenesis (Kircher et al. 2019)",
-                  "cagi5": str(directory), "sha256": files}
+    provenance = {
+        "source": "CAGI5 regulation saturation mutagenesis (Kircher et al. 2019)",
+        "cagi5": str(directory),
+        "sha256": files,
+    }
+    length = source.get("length")
     if context == "element":
-        table, length = element_context(variants, directory / "elements.csv"), None
+        table, excluded = element_context(variants, directory / "elements.csv", length)
     else:
-        length = source["length"]
-        table = genome_context(variants, source["genome"], length)
-        provenance |= {"genome": str(source["genome"]),
-                       "genome_sha256": sha256_of(source["genome"])}
-    table.insert(0, "id", table["element"] + ":" + table["chrom"] + ":"
-                 + table["pos"].astype(str) + ":" + table["ref"] + ">" + table["alt"] + ":"
-                 + table["set"])
-    table.insert(table.columns.get_loc("effect") + 1, "abs_effect", table["effect"].abs())
-    if table["id"].duplicated().any():
-        raise ValueError(f"task {name!r}: duplicate variant id "
-                         f"{table['id'][table['id'].duplicated()].iloc[0]!r}.")
+        if length is None or "genome" not in source:
+            raise ValueError(f"task {name!r}: context genome needs 'genome' and 'length'.")
+        table, excluded = genome_context(variants, source["genome"], length)
+        provenance |= {
+            "genome": str(source["genome"]),
+            "genome_sha256": sha256_of(source["genome"]),
+        }
+    out_dir = Path(out_dir)
+    write_exclusions(excluded, out_dir / "exclusions.tsv")
+    report_exclusions(f"task {name!r}", excluded, len(table), out_dir / "exclusions.tsv")
     for column in ("ref_sequence", "alt_sequence"):
         check_sequences(table[column], table["id"], where=f"task {name!r}, {column}")
-    out_dir = Path(out_dir)
     write_parquet(table, out_dir / "variants.parquet")
     lengths = table["ref_sequence"].str.len()
     meta = {
@@ -202,6 +231,7 @@ def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
         "sequence_columns": ["ref_sequence", "alt_sequence"],
         "metrics": ["pearson"],
         "n": len(table),
+        "excluded": exclusion_counts(excluded),
         "n_by_set": {s: int(c) for s, c in table["set"].value_counts().sort_index().items()},
         "elements": elements,
         "context": context,
