@@ -142,7 +142,9 @@ class TransformersEmbedder:
         for row, enc in enumerate(batch):
             ids[row, : len(enc)] = torch.from_numpy(enc.ids)
         kwargs = {"attention_mask": mask.long()} if self.family.attention_mask else {}
-        return ids.to(self.device), mask, kwargs
+        if self.device.type == "cuda":  # pinned, so the copy overlaps the work queued before it
+            ids = ids.pin_memory()
+        return ids.to(self.device, non_blocking=True), mask, kwargs
 
     def _autocast(self):
         if self.device.type == "cuda" and self.precision in AUTOCAST:
