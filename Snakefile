@@ -15,6 +15,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/zeroshot.smk"
 
 
 rule all:
@@ -22,3 +23,13 @@ rule all:
     input:
         TABLES,
         FIGURES,
+        VARIANT_TABLES,
+
+
+rule zeroshot:
+    """Every configured zero-shot score, transfer effect and variant table."""
+    input:
+        [path for paths in ZEROSHOT.values() for path in paths],
+        [t.path for t in TRANSFER],
+        VARIANT_TABLES,
+    localrule: True

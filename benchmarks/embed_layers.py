@@ -68,7 +68,7 @@ def main() -> None:
             times["naive"].append(seconds)
             for name, layers in (("engine_tokens", every_layer), ("engine_pooled", [])):
                 out = root / f"{name}{repeat}"
-                seconds, _ = timed(lambda: extract(model, seqs, out, token_layers=layers))
+                seconds, _ = timed(lambda o=out, t=layers: extract(model, seqs, o, token_layers=t))
                 times[name].append(seconds)
                 sizes[name] = sum(p.stat().st_size for p in out.glob("*.npy")) // args.n
     naive = statistics.median(times["naive"])

@@ -36,7 +36,7 @@ from glmeval.models import load_embedder
 from glmeval.models.build import bpe_tokenizer, build_tiny_nt
 
 # Public configurations (config.json of each hub checkpoint).
-NT = dict(position_embedding_type="absolute", emb_layer_norm_before=False, token_dropout=False)
+NT = {"position_embedding_type": "absolute", "emb_layer_norm_before": False, "token_dropout": False}
 CONFIGS = {
     "nt_500m": (
         "masked_lm",
@@ -50,8 +50,8 @@ CONFIGS = {
     ),
     "dnabert2": (
         "masked_lm",
-        dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-             intermediate_size=3072, vocab_size=4096, max_position_embeddings=4096),
+        {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+         "intermediate_size": 3072, "vocab_size": 4096, "max_position_embeddings": 4096},
     ),
 }  # fmt: skip
 
@@ -113,7 +113,7 @@ def main() -> None:
             model = load_embedder(name, settings, path, device=args.device)
             for length in args.lengths:
                 seqs = ["".join(rng.choice(list("ACGT"), length)) for _ in range(args.n)]
-                tokens = [len(e) for e in model.encode(seqs[:1])][0]
+                tokens = len(model.encode(seqs[:1])[0])
                 extract(model, seqs[: min(len(seqs), 256)], Path(root) / "warmup")
                 rates, peaks, batch = [], [], None
                 for repeat in range(args.repeats):

@@ -10,7 +10,7 @@ import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.run import PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.probes.run import LINEAR_PROBES, PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -142,8 +142,7 @@ def reference_errors(config: dict) -> list[str]:
                         f"downloads: {sorted(defined)}"
                     )
     for variants_name, variants in config.get("variants", {}).items():
-        if variants.get("context") == "genome" and not {"length", "genome"} <= set(variants):
-            errors.append(f"variants.{variants_name}: context: genome needs length and genome")
+        errors += _variants_errors(variants_name, variants, config)
     for probe_name, probe in probes.items():
         for name in probe.get("models", []):
             if name not in models:
@@ -162,6 +161,75 @@ def reference_errors(config: dict) -> list[str]:
                 continue
         errors += _model_errors(model_name, model_settings(config, model_name), config["tasks"])
     return errors
+
+
+def _variants_errors(name: str, variants: dict, config: dict) -> list[str]:
+    errors = []
+    where = f"variants.{name}"
+    if variants.get("context") == "genome" and not {"length", "genome"} <= set(variants):
+        errors.append(f"{where}: context: genome needs length and genome")
+    for model in variants.get("zeroshot", {}).get("models", []):
+        if model not in config["models"]:
+            errors.append(
+                f"{where}.zeroshot.models: {model!r} is not defined; defined models: "
+                f"{sorted(config['models'])}"
+            )
+    transfer = variants.get("transfer", [])
+    listed = [e for entry in transfer for e in entry["elements"]]
+    if len(listed) != len(set(listed)):
+        errors.append(
+            f"{where}.transfer: an element is listed under two tasks; each element is explained "
+            "by one task's probes (its cell type)"
+        )
+    for i, entry in enumerate(transfer):
+        task = config["tasks"].get(entry["task"])
+        if task is None:
+            errors.append(
+                f"{where}.transfer[{i}].task: {entry['task']!r} is not defined; defined "
+                f"tasks: {sorted(config['tasks'])}"
+            )
+            continue
+        neural = [p for p in task["probes"] if config["probes"][p]["type"] not in LINEAR_PROBES]
+        for probe in entry["probes"]:
+            if probe not in neural:
+                errors.append(
+                    f"{where}.transfer[{i}].probes: {probe!r} must be one of the neural probes "
+                    f"of task {entry['task']!r}: {neural}"
+                )
+    return errors
+
+
+@dataclass(frozen=True)
+class TransferJob:
+    """A trained probe (`job`, a run on the full training set) applied to a variants dataset."""
+
+    variants: str
+    job: ProbeJob
+
+    @property
+    def path(self) -> str:
+        j = self.job
+        return (
+            f"results/transfer/{self.variants}/{j.task}/{j.model}/{j.representation}/"
+            f"L{j.layer}/{j.probe}/seed{j.seed}.parquet"
+        )
+
+
+def transfer_jobs(config: dict, jobs: list[ProbeJob]) -> list[TransferJob]:
+    """For each variants dataset's transfer entries: the first seed's full-data run of each
+    listed probe, at the last layer probed, per model and representation (spec §6.3)."""
+    out = []
+    for name, variants in config.get("variants", {}).items():
+        for entry in variants.get("transfer", []):
+            chosen = {}
+            for j in jobs:
+                if j.task == entry["task"] and j.probe in entry["probes"] and j.train_fraction == 1:
+                    key = (j.model, j.representation, j.probe)
+                    best = chosen.get(key)
+                    if best is None or (j.layer, -j.seed) > (best.layer, -best.seed):
+                        chosen[key] = j
+            out += [TransferJob(name, j) for j in chosen.values()]
+    return out
 
 
 def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
@@ -237,7 +305,7 @@ def downloads_used(value) -> set[str]:
 
 
 #: Source keys that name input files (directly, or one per split).
-FILE_KEYS = ("table", "fasta", "labels", "h5", "genome", "cagi5", "files", "splicing")
+FILE_KEYS = ("table", "fasta", "labels", "h5", "genome", "cagi5", "vcf", "files", "splicing")
 
 
 def local_files(source: dict) -> list[str]:

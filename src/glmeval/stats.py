@@ -267,7 +267,7 @@ def _weight_chunks(n: int, n_boot: int, seed: int):
         yield np.bincount(flat, minlength=n * b).reshape(n, b).astype(np.float64)
 
 
-def _percentile_ci(samples: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_ci(samples: np.ndarray, level: float) -> tuple[float, float]:
     samples = samples[np.isfinite(samples)]
     if samples.size == 0:
         return float("nan"), float("nan")
@@ -296,7 +296,15 @@ def bootstrap_mean_ci(
     if v.size < 2:
         return float("nan"), float("nan")
     idx = np.random.default_rng(seed).integers(0, v.size, size=(n_boot, v.size))
-    return _percentile_ci(v[idx].mean(axis=1), level)
+    return percentile_ci(v[idx].mean(axis=1), level)
+
+
+def bootstrap_metric_samples(metric: str, y, pred, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """`metric` on `n_boot` resamples of the rows (with replacement); y/pred as below."""
+    y, pred = _as_arrays(y, pred)
+    if len(y) == 0:
+        return np.full(n_boot, np.nan)
+    return _Scorer(metric, y, [pred]).resampled(n_boot, seed)[0]
 
 
 def bootstrap_metric_ci(
@@ -305,10 +313,9 @@ def bootstrap_metric_ci(
     """Percentile bootstrap CI of `metric` over test rows resampled with replacement.
 
     y/pred are 1-D, or 2-D (rows x targets) for the mean over targets ("_mean")."""
-    y, pred = _as_arrays(y, pred)
     if len(y) == 0:
         return float("nan"), float("nan")
-    return _percentile_ci(_Scorer(metric, y, [pred]).resampled(n_boot, seed)[0], level)
+    return percentile_ci(bootstrap_metric_samples(metric, y, pred, n_boot, seed), level)
 
 
 def paired_bootstrap(
@@ -338,7 +345,7 @@ def paired_bootstrap(
     observed = float(diff(scorer.observed()[:, None])[0])
     d = diff(scorer.resampled(n_boot, seed))
     d = d[np.isfinite(d)]
-    low, high = _percentile_ci(d, level)
+    low, high = percentile_ci(d, level)
     if d.size == 0:
         p = float("nan")
     else:

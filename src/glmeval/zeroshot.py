@@ -75,6 +75,15 @@ def score_variants(
     return pd.concat([forward[["id"]], averaged], axis=1).assign(note=notes)
 
 
+def available_scores(embedder: Embedder) -> tuple[str, ...]:
+    """The `auto` scores: every distance, and `llr` where the model has a usable LM head."""
+    try:
+        _check_options(embedder, SCORES, None, "forward")
+    except ModelError:
+        return DISTANCES
+    return SCORES
+
+
 def check_variants(table: pd.DataFrame) -> None:
     """Raise VariantError unless every row is an SNV whose alt sequence is its ref sequence with
     the one base at `variant_index` changed from `ref` to `alt`."""
@@ -166,7 +175,7 @@ def distance_scores(
 ) -> dict[str, np.ndarray]:
     """The four distances of every (ref, alt) sequence pair at `layer`; a variant's ref and alt
     run in the same forward batch."""
-    ref_enc, alt_enc = embedder.encode(refs), embedder.encode(alts)
+    ref_enc, alt_enc = _encode(embedder, refs), _encode(embedder, alts)
     lengths = [max(len(r), len(a)) for r, a in zip(ref_enc, alt_enc)]
     out = {name: np.empty(len(refs)) for name in DISTANCES}
     for rows in _length_batches(lengths, batch_size):
@@ -197,7 +206,7 @@ def masked_llr(
     vocab = tokenizer.get_vocab()
     scores, notes = np.full(len(refs), np.nan), [""] * len(refs)
     queries = {}  # variant -> (masked Encoded, masked position, ref id, alt id)
-    for row, (enc, i, alt) in enumerate(zip(embedder.encode(refs), index, alt_alleles)):
+    for row, (enc, i, alt) in enumerate(zip(_encode(embedder, refs), index, alt_alleles)):
         spans = enc.spans()
         pos = int(np.flatnonzero((spans[:, 0] <= i) & (i < spans[:, 1]))[0])
         token = tokenizer.convert_ids_to_tokens(int(enc.ids[pos]))
@@ -230,7 +239,7 @@ def causal_llr(
 ) -> np.ndarray:
     """log-likelihood(alt) - log-likelihood(ref) of every pair under a causal LM; ref and alt
     of a variant run in the same batch."""
-    ref_enc, alt_enc = embedder.encode(refs), embedder.encode(alts)
+    ref_enc, alt_enc = _encode(embedder, refs), _encode(embedder, alts)
     lengths = [max(len(r), len(a)) for r, a in zip(ref_enc, alt_enc)]
     out = np.empty(len(refs))
     for rows in _length_batches(lengths, batch_size):
@@ -244,6 +253,14 @@ def causal_llr(
         loglik = (next_token * mask[:, 1:]).sum(1).cpu().numpy()
         out[rows] = loglik[len(rows) :] - loglik[: len(rows)]
     return out
+
+
+def _encode(embedder: Embedder, seqs: Sequence[str]) -> list[Encoded]:
+    """`embedder.encode`, tokenizing each distinct sequence once (the variants of one element
+    share its reference sequence)."""
+    unique = list(dict.fromkeys(seqs))
+    encoded = dict(zip(unique, embedder.encode(unique)))
+    return [encoded[seq] for seq in seqs]
 
 
 def _score_strand(embedder, table, scores, layer, batch_size) -> pd.DataFrame:

@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 import re
 from pathlib import Path
@@ -18,6 +19,19 @@ TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
     "results/tables/probe_comparisons.csv",
 ]
 FIGURES = [f"results/figures/{task}.{ext}" for task in TASKS for ext in ("png", "pdf")]
+ZEROSHOT = {
+    name: [f"results/zeroshot/{name}/{m}.parquet" for m in v["zeroshot"]["models"]]
+    for name, v in config["variants"].items()
+    if "zeroshot" in v
+}
+TRANSFER = glm_config.transfer_jobs(config, PROBE_JOBS)
+# CAGI5 datasets (measured effects per element) that have scores to evaluate
+VARIANT_TABLES = [
+    f"results/tables/{name}_{table}.csv"
+    for name, v in config["variants"].items()
+    if "cagi5" in v and (name in ZEROSHOT or v.get("transfer"))
+    for table in ("table1", "correlations")
+]
 EMBEDDINGS = sorted(
     {
         f"results/embeddings/{j.model}/{j.task}/{split}"
@@ -56,6 +70,20 @@ def download_dirs(entry):
 
 def model_config(wildcards):
     return glm_config.model_settings(config, wildcards.model)
+
+
+def variant_model_inputs(wildcards):
+    inputs = {"variants": f"resources/variants/{wildcards.variants}/variants.parquet"}
+    weights = model_dir(wildcards.model)
+    if weights:
+        inputs["model"] = weights
+    return inputs
+
+
+def transfer_elements(wildcards):
+    """The elements a transfer task's probes explain (its cell type's)."""
+    entries = config["variants"][wildcards.variants].get("transfer", [])
+    return [e for entry in entries if entry["task"] == wildcards.task for e in entry["elements"]]
 
 
 def probe_config(wildcards):

@@ -60,6 +60,7 @@ rule prepare_variants:
     output:
         variants="resources/variants/{variants}/variants.parquet",
         meta="resources/variants/{variants}/task.json",
+        exclusions="resources/variants/{variants}/exclusions.tsv",
     log:
         "logs/prepare_variants/{variants}.log",
     conda:

@@ -6,6 +6,7 @@ rule train_probe:
     output:
         metrics="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/metrics.json",
         predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/predictions.parquet",
+        model="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/model.pt",
     log:
         "logs/train_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
     wildcard_constraints:
@@ -25,6 +26,9 @@ rule train_probe:
 
 use rule train_probe as fit_linear_probe with:
     """A linear probe (ridge, OLS, logistic): a small CPU job, grouped on a cluster."""
+    output:
+        metrics="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/metrics.json",
+        predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/predictions.parquet",
     log:
         "logs/fit_linear_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
     wildcard_constraints:

@@ -3,6 +3,8 @@ rule task_table:
         task_metrics,
     output:
         "results/tables/{task}.csv",
+    wildcard_constraints:
+        task="|".join(map(re.escape, TASKS)) or "(?!)",
     log:
         "logs/task_table/{task}.log",
     localrule: True

@@ -1,9 +1,9 @@
 import sys
 from pathlib import Path
 
-from glmeval.data.cagi5 import prepare_cagi5
+from glmeval.data.variants import prepare_variant_source
 
 sys.stderr = open(snakemake.log[0], "w")
-prepare_cagi5(
+prepare_variant_source(
     snakemake.wildcards.variants, snakemake.params.source, Path(snakemake.output.meta).parent
 )

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from glmeval.data.tasks import SPLITS, load_split, load_task
-from glmeval.io import write_json, write_parquet
+from glmeval.io import atomic_path, write_json, write_parquet
 from glmeval.metrics import evaluate
 from glmeval.probes import linear
 from glmeval.probes.cnn import ChipCNN, InsertCNN, MPRAnn, RepCNN, ResidualBind, SpliceCNN
@@ -99,7 +99,22 @@ def _fit_neural(probe: dict, task: dict, x: dict, y: dict, seed: int, device: st
         out = 1 / (1 + np.exp(-out))
     elif loss == "bce_on_outputs":
         out = np.clip(out, 1e-7, 1 - 1e-7)
-    return out, history
+    return out, history, model
+
+
+def save_probe(model: torch.nn.Module, probe: dict, input_shape, n_out: int, path) -> None:
+    """The trained weights and what rebuilds the module (`load_probe`), written atomically."""
+    with atomic_path(path) as tmp:
+        state = {"probe": probe, "input_shape": list(input_shape), "n_out": n_out}
+        torch.save({**state, "state_dict": model.cpu().state_dict()}, tmp)
+
+
+def load_probe(path) -> tuple[torch.nn.Module, dict]:
+    """The probe saved at `path`, in eval mode, and its record (probe, input_shape, n_out)."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_probe(saved["probe"], tuple(saved["input_shape"]), saved["n_out"])
+    model.load_state_dict(saved.pop("state_dict"))
+    return model.eval(), saved
 
 
 def check_labels(task: dict, frames: dict[str, pd.DataFrame], y: dict[str, np.ndarray]) -> None:
@@ -197,7 +212,9 @@ def run_probe(
     if probe["type"] in LINEAR_PROBES:
         pred, history = _fit_linear(probe, x, y, seed), []
     else:
-        pred, history = _fit_neural(probe, task, x, y, seed, device)
+        pred, history, model = _fit_neural(probe, task, x, y, seed, device)
+        first = x["train"][0] if isinstance(x["train"], tuple) else x["train"]
+        save_probe(model, probe, first.shape[1:], len(targets), Path(out_dir) / "model.pt")
     write_probe_results(
         task,
         frames["test"],

@@ -1,0 +1,66 @@
+"""Supervised transfer (spec §6.3): a probe trained on an activity task (lentiMPRA) predicts the
+ref and alt windows of each variant; the effect is prediction(alt) − prediction(ref).
+
+The windows go through the same path as the probe's training data: the embedding engine writes
+their float16 artifact, `load_features` reads it, and token matrices are zero-padded to the
+width the probe was trained on.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from glmeval.embed import extract
+from glmeval.models import Embedder
+from glmeval.probes.features import ProbeInputError, Rows, load_features
+from glmeval.probes.run import load_probe
+from glmeval.probes.train import predict
+
+
+def transfer_effects(
+    embedder: Embedder,
+    probe_path: str | Path,
+    representation: str,
+    layer: int,
+    variants: pd.DataFrame,
+    device: str = "cpu",
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """id, pred_ref, pred_alt and effect_pred (alt − ref; the mean over targets of a multi-target
+    probe) for every variant, in input order."""
+    model, saved = load_probe(probe_path)
+    sequences = [*variants["ref_sequence"], *variants["alt_sequence"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        token_layers = [layer] if representation == "tokens" else []
+        extract(embedder, sequences, Path(tmp) / "windows", token_layers=token_layers)
+        x = load_features(Path(tmp) / "windows", representation, layer)
+        if isinstance(x, Rows):
+            width = saved["input_shape"][0]
+            if x.n_tokens > width:
+                raise ProbeInputError(
+                    f"{probe_path}: the variant windows need {x.n_tokens} tokens but the probe "
+                    f"was trained on {width}; use windows as long as the probe's training "
+                    "sequences (variants length)."
+                )
+            x = Rows(x.source, x.rows, width)
+        elif x.shape[1:] != tuple(saved["input_shape"]):
+            raise ProbeInputError(
+                f"{probe_path}: trained on inputs {saved['input_shape']}, the windows give "
+                f"{list(x.shape[1:])}; the probe and the embedding model do not match."
+            )
+        pred = predict(model.to(device), x, batch_size, torch.device(device)).mean(axis=1)
+    n = len(variants)
+    ref, alt = pred[:n], pred[n:]
+    return pd.DataFrame(
+        {
+            "id": variants["id"].to_numpy(),
+            "pred_ref": ref,
+            "pred_alt": alt,
+            "effect_pred": alt - ref,
+        }
+    ).astype({"pred_ref": np.float64, "pred_alt": np.float64, "effect_pred": np.float64})

@@ -1,0 +1,137 @@
+"""Variant-effect evaluation: per-element correlations with bootstrap CIs, and Table 1.
+
+Zero-shot scores are correlated with |measured effect| (spec §6.2) and oriented so that a larger
+value means a larger predicted change: `cosine_distance` = 1 − cosine similarity, `abs_llr` =
+|LLR|, and `dot`, `l1`, `l2` as computed. Supervised transfer effects (alt − ref) are correlated
+with the signed effect (spec §6.3). A cell type's value is the mean of its elements' r (HepG2 =
+LDLR, SORT1, F9; K562 = PKLR), its CI the percentile interval of that mean over resamples drawn
+within each element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from glmeval.metrics import metric_value
+from glmeval.stats import bootstrap_metric_samples, percentile_ci
+
+PAPER_CELL_TYPES = {"HepG2": ["LDLR", "SORT1", "F9"], "K562": ["PKLR"]}
+METRICS = ("pearson", "spearman")
+ORIENTED = {  # table score name: (zero-shot column, orientation)
+    "cosine_distance": ("cosine", lambda v: 1 - v),
+    "dot": ("dot", lambda v: v),
+    "l1": ("l1", lambda v: v),
+    "l2": ("l2", lambda v: v),
+    "abs_llr": ("llr", np.abs),
+}
+
+
+def zero_shot_scores(scores: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The oriented table scores present in a zero-shot score table."""
+    return {
+        name: orient(scores[column].to_numpy(np.float64))
+        for name, (column, orient) in ORIENTED.items()
+        if column in scores
+    }
+
+
+def correlations(
+    values: np.ndarray,
+    truth: np.ndarray,
+    elements: np.ndarray,
+    groups: Mapping[str, Sequence[str]],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Pearson and Spearman r of `values` against `truth` per element (rows with a NaN value are
+    left out and counted), then per group of elements as the mean of their r; with 95 % CIs."""
+    rows, group_rows, samples = [], [], {}
+    for element in sorted(set(elements)):
+        keep = (elements == element) & ~np.isnan(values)
+        missing = int((elements == element).sum() - keep.sum())
+        row = {"element": element, "n": int(keep.sum()), "n_missing": missing}
+        for metric in METRICS:
+            boot = bootstrap_metric_samples(metric, truth[keep], values[keep], n_boot, seed)
+            samples[element, metric] = boot
+            row |= _summary(metric, metric_value(metric, truth[keep], values[keep]), boot)
+        rows.append(row)
+    by_element = {row["element"]: row for row in rows}
+    for group, members in groups.items():
+        present = [m for m in members if m in by_element]
+        if not present:
+            continue
+        row = {
+            "element": group,
+            "n": sum(by_element[m]["n"] for m in present),
+            "n_missing": sum(by_element[m]["n_missing"] for m in present),
+        }
+        for metric in METRICS:
+            observed = np.mean([by_element[m][metric] for m in present])
+            boot = np.mean([samples[m, metric] for m in present], axis=0)
+            row |= _summary(metric, observed, boot)
+        group_rows.append(row)
+    return pd.DataFrame(group_rows + rows)
+
+
+def _summary(metric: str, observed: float, boot: np.ndarray) -> dict:
+    low, high = percentile_ci(boot, 0.95)
+    return {metric: observed, f"{metric}_lo": low, f"{metric}_hi": high}
+
+
+def table1(long: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Table 1 shaped: one row per (training, dataset, model, score), the Pearson r of each cell
+    type then of each element as columns (the long table keeps Spearman and the CIs). Transfer
+    rows of several tasks (one per cell type) merge into one row per model and probe."""
+    long = long.assign(
+        training=long["training"].str.replace(r"^transfer: .*", "transfer", regex=True)
+    )
+    keys = ["training", "dataset", "model", "score"]
+    wide = long.pivot(index=keys, columns="element", values="pearson")
+    wide = wide.reindex(pd.MultiIndex.from_frame(long[keys].drop_duplicates()))
+    cell_types = [g for g in groups if g in wide.columns]
+    elements = sorted(c for c in wide.columns if c not in groups)
+    return wide[cell_types + elements].reset_index().rename_axis(columns=None)
+
+
+def evaluate_variants(
+    variants: pd.DataFrame,
+    zero_shot: Mapping[str, pd.DataFrame],
+    transfer: Sequence[tuple[dict, pd.DataFrame]],
+    groups: Mapping[str, Sequence[str]],
+    dataset: str,
+    n_boot: int = 1000,
+) -> pd.DataFrame:
+    """The long table: one row per (training, model, score, element or cell type) with n,
+    Pearson and Spearman r and their CIs. `zero_shot`: model -> its score table; `transfer`:
+    (labels {task, model, probe, representation, layer}, effects table) pairs."""
+    truth = variants.set_index("id")
+    parts = []
+
+    def add(training, model, score, ids, values, target):
+        rows = truth.loc[ids]
+        table = correlations(
+            np.asarray(values, np.float64),
+            rows[target].to_numpy(np.float64),
+            rows["element"].to_numpy(),
+            groups,
+            n_boot,
+        )
+        parts.append(table.assign(training=training, dataset=dataset, model=model, score=score))
+
+    for model, scores in zero_shot.items():
+        for name, values in zero_shot_scores(scores).items():
+            add("zero-shot", model, name, scores["id"], values, "abs_effect")
+    for labels, effects in transfer:
+        add(
+            f"transfer: {labels['task']}",
+            f"{labels['model']}/{labels['probe']}",
+            f"{labels['representation']} L{labels['layer']}",
+            effects["id"],
+            effects["effect_pred"],
+            "effect",
+        )
+    long = pd.concat(parts, ignore_index=True)
+    return long[["training", "dataset", "model", "score", *long.columns[:-4]]]

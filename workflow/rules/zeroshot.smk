@@ -1,0 +1,59 @@
+rule zeroshot_scores:
+    """Zero-shot scores of one model on one variants dataset: a GPU job on a cluster."""
+    input:
+        unpack(variant_model_inputs),
+    output:
+        "results/zeroshot/{variants}/{model}.parquet",
+    log:
+        "logs/zeroshot_scores/{variants}/{model}.log",
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        model=model_config,
+        zeroshot=lambda wc: config["variants"][wc.variants]["zeroshot"],
+        device=config["device"],
+    script:
+        "../scripts/zeroshot_scores.py"
+
+
+rule transfer_effects:
+    """A trained activity probe's alt - ref predictions on the variants: a GPU job."""
+    input:
+        unpack(variant_model_inputs),
+        probe="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac1/seed{seed}/model.pt",
+    output:
+        "results/transfer/{variants}/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}.parquet",
+    log:
+        "logs/transfer_effects/{variants}/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}.log",
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        model=model_config,
+        elements=transfer_elements,
+        device=config["device"],
+    script:
+        "../scripts/transfer_effects.py"
+
+
+rule variant_tables:
+    """Per-element correlations with CIs, and the Table 1 of a CAGI5-like dataset."""
+    input:
+        variants="resources/variants/{variants}/variants.parquet",
+        zeroshot=lambda wc: ZEROSHOT.get(wc.variants, []),
+        transfer=lambda wc: [t.path for t in TRANSFER if t.variants == wc.variants],
+    output:
+        table="results/tables/{variants}_table1.csv",
+        correlations="results/tables/{variants}_correlations.csv",
+    log:
+        "logs/variant_tables/{variants}.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        transfer_labels=lambda wc: [
+            dataclasses.asdict(t.job) for t in TRANSFER if t.variants == wc.variants
+        ],
+        cell_types=lambda wc: config["variants"][wc.variants]["cell_types"],
+        n_boot=config["bootstrap"],
+    script:
+        "../scripts/variant_tables.py"

@@ -1,0 +1,27 @@
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from glmeval.io import write_csv
+from glmeval.vep import evaluate_variants, table1
+
+sys.stderr = open(snakemake.log[0], "w")
+params = snakemake.params
+zero_shot = {
+    Path(path).stem: pd.read_parquet(path) for path in snakemake.input.zeroshot
+}
+transfer = [
+    (labels, pd.read_parquet(path))
+    for labels, path in zip(params.transfer_labels, snakemake.input.transfer)
+]
+long = evaluate_variants(
+    pd.read_parquet(snakemake.input.variants),
+    zero_shot,
+    transfer,
+    params.cell_types,
+    snakemake.wildcards.variants,
+    params.n_boot,
+)
+write_csv(long, snakemake.output.correlations)
+write_csv(table1(long, params.cell_types), snakemake.output.table)

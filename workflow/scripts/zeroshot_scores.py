@@ -1,0 +1,30 @@
+import sys
+
+import pandas as pd
+
+from glmeval.config import resolve_device
+from glmeval.io import write_parquet
+from glmeval.models import load_embedder
+from glmeval.zeroshot import available_scores, score_variants
+
+sys.stderr = open(snakemake.log[0], "w")
+settings = snakemake.params.zeroshot
+embedder = load_embedder(
+    snakemake.wildcards.model,
+    snakemake.params.model,
+    snakemake.input.get("model"),
+    device=resolve_device(snakemake.params.device),
+)
+scores = settings.get("scores", "auto")
+layer = settings.get("layer", "last")
+variants = pd.read_parquet(snakemake.input.variants)
+scored = score_variants(
+    embedder,
+    variants,
+    available_scores(embedder) if scores == "auto" else scores,
+    layer=None if layer == "last" else layer,
+    strands=settings.get("strands", "forward"),
+    batch_size=settings.get("batch_size", 32),
+)
+keys = variants.drop(columns=["ref_sequence", "alt_sequence"])  # the input's own columns
+write_parquet(pd.concat([keys, scored.drop(columns="id")], axis=1), snakemake.output[0])
