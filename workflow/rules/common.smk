@@ -83,7 +83,12 @@ def variant_model_inputs(wildcards):
 def transfer_elements(wildcards):
     """The elements a transfer task's probes explain (its cell type's)."""
     entries = config["variants"][wildcards.variants].get("transfer", [])
-    return [e for entry in entries if entry["task"] == wildcards.task for e in entry["elements"]]
+    return [
+        e
+        for entry in entries
+        if entry["task"] == wildcards.task
+        for e in entry["elements"]
+    ]
 
 
 def probe_config(wildcards):

@@ -3,7 +3,11 @@ MODEL_SNAPSHOTS = sorted(
         model_dir(m)
         for m in [
             *(m for task in config["tasks"].values() for m in task["models"]),
-            *(m for v in config["variants"].values() for m in v.get("zeroshot", {}).get("models", [])),
+            *(
+                m
+                for v in config["variants"].values()
+                for m in v.get("zeroshot", {}).get("models", [])
+            ),
         ]
         if str(model_dir(m)).startswith("resources/models/")
     }

@@ -3,10 +3,10 @@ rule task_table:
         task_metrics,
     output:
         "results/tables/{task}.csv",
-    wildcard_constraints:
-        task="|".join(map(re.escape, TASKS)) or "(?!)",
     log:
         "logs/task_table/{task}.log",
+    wildcard_constraints:
+        task="|".join(map(re.escape, TASKS)) or "(?!)",
     localrule: True
     conda:
         "../../envs/glmeval.yaml"
