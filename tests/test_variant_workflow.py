@@ -39,6 +39,7 @@ def cagi5_run(shared, tmp_path_factory):
     task["source"] |= {"n_train": 2000, "n_valid": 500, "n_test": 500}
     task["models"], task["probes"] = ["onehot", "tiny_nt"], ["rep_cnn"]
     del config["tasks"]["motif_grammar"]
+    config["probes"]["rep_cnn"]["max_epochs"] = 4  # transfer needs a trained probe, not a good one
     config["models"]["mistral_dna"] = {
         "family": "causal_lm",
         "source": {"path": str(checkpoint)},

@@ -13,6 +13,7 @@ from transformers import EsmConfig, EsmModel
 from glmeval.data.sequence import reverse_complement
 from glmeval.models import Encoded, ModelError, load_embedder
 from glmeval.zeroshot import (
+    DISTANCES,
     VariantError,
     align_tokens,
     causal_llr,
@@ -268,6 +269,26 @@ def test_rows_come_back_in_input_order(models):
     for k, row in enumerate(rows):
         alone = score_variants(model, table([row], [ids[k]]))
         for score in ("cosine", "l2", "llr"):
+            np.testing.assert_allclose(got[score][k], alone[score][0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["tiny_nt", "tiny_mistral"])
+def test_a_shared_reference_runs_once_with_the_same_scores(models, name):
+    model = models[name]
+    rows = [(SEQ[:40], i, other(SEQ[i])) for i in (3, 11, 20, 29, 37)]  # one element, 5 SNVs
+    rows.append((SEQ[:31], 8, other(SEQ[8])))
+    seen = []
+    hook = model.backbone.register_forward_pre_hook(
+        lambda _m, args, kwargs: seen.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
+    try:
+        got = score_variants(model, table(rows), scores=DISTANCES, batch_size=2)
+    finally:
+        hook.remove()
+    assert sum(seen) == 2 + len(rows)  # the two references once each, every alt
+    for k, row in enumerate(rows):
+        alone = score_variants(model, table([row]), scores=DISTANCES)
+        for score in DISTANCES:
             np.testing.assert_allclose(got[score][k], alone[score][0], rtol=1e-4, atol=1e-5)
 
 

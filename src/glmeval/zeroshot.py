@@ -17,7 +17,8 @@ position.
 
 Likelihood ratios (`llr`), picked from the model family:
 - masked LMs: the masked marginal. The ref token covering the variant base is masked, and
-  llr = log p(alt token) − log p(ref token) at that position, from one forward pass per variant;
+  llr = log p(alt token) − log p(ref token) at that position, from at most one forward pass per
+  variant (variants sharing a reference and a masked token share it);
   the alt token is the ref token's string with the variant base replaced. If that string is not
   in the vocabulary the score is NaN and the note says why.
 - causal LMs: log-likelihood of the alt sequence minus that of the ref sequence (the sum of the
@@ -32,6 +33,7 @@ complement (both sequences reverse-complemented, variant index L − 1 − i, al
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -174,23 +176,38 @@ def distance_scores(
     batch_size: int = 16,
 ) -> dict[str, np.ndarray]:
     """The four distances of every (ref, alt) sequence pair at `layer`; a variant's ref and alt
-    run in the same forward batch."""
+    run in the same forward batch. A reference shared by several variants (every variant of a
+    CAGI5 element, scored on the whole element) runs once and its states are reused."""
     ref_enc, alt_enc = _encode(embedder, refs), _encode(embedder, alts)
     lengths = [max(len(r), len(a)) for r, a in zip(ref_enc, alt_enc)]
+    shared = {seq for seq, count in Counter(refs).items() if count > 1}
+    cache: dict[str, torch.Tensor] = {}  # shared reference -> its (T, D) states at `layer`
     out = {name: np.empty(len(refs)) for name in DISTANCES}
     for rows in _length_batches(lengths, batch_size):
-        states, _ = embedder.hidden_states([ref_enc[i] for i in rows] + [alt_enc[i] for i in rows])
+        new = list(dict.fromkeys(refs[i] for i in rows if refs[i] not in cache))
+        first = {seq: next(i for i in rows if refs[i] == seq) for seq in new}
+        states, _ = embedder.hidden_states(
+            [ref_enc[first[seq]] for seq in new] + [alt_enc[i] for i in rows]
+        )
         states = states[layer]
+        computed = {seq: states[k] for k, seq in enumerate(new)}
+        cache.update({seq: state for seq, state in computed.items() if seq in shared})
+        ref_states = _stacked([computed.get(refs[i], cache.get(refs[i])) for i in rows])
         ref_index, alt_index, mask = _padded_pairs(
             [align_tokens(ref_enc[i], alt_enc[i]) for i in rows], states.device
         )
         batch = torch.arange(len(rows), device=states.device)[:, None]
         distances = pair_distances(
-            states[batch, ref_index], states[batch + len(rows), alt_index], mask
+            ref_states[batch, ref_index], states[len(new) :][batch, alt_index], mask
         )
         for name, values in distances.items():
             out[name][rows] = values
     return out
+
+
+def _stacked(states: list[torch.Tensor]) -> torch.Tensor:
+    """(B, T, D) from (T_i, D) states, zero-padded to the longest."""
+    return torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
 
 
 def masked_llr(
@@ -200,13 +217,17 @@ def masked_llr(
     alt_alleles: Sequence[str],
     batch_size: int = 16,
 ) -> tuple[np.ndarray, list[str]]:
-    """Masked-marginal log-likelihood ratio of every variant, one forward pass (one batch row)
-    per variant, and a note per variant ("" or why its score is NaN)."""
+    """Masked-marginal log-likelihood ratio of every variant, and a note per variant ("" or why
+    its score is NaN). One forward pass (one batch row) per distinct masked input: at most one
+    per variant, and one for all the variants that share a reference and a masked token."""
     tokenizer = embedder.tokenizer
     vocab = tokenizer.get_vocab()
     scores, notes = np.full(len(refs), np.nan), [""] * len(refs)
-    queries = {}  # variant -> (masked Encoded, masked position, ref id, alt id)
-    for row, (enc, i, alt) in enumerate(zip(_encode(embedder, refs), index, alt_alleles)):
+    masked = {}  # (reference, masked position) -> masked Encoded
+    queries = {}  # variant -> (its masked input's key, ref id, alt id)
+    for row, (seq, enc, i, alt) in enumerate(
+        zip(refs, _encode(embedder, refs), index, alt_alleles)
+    ):
         spans = enc.spans()
         pos = int(np.flatnonzero((spans[:, 0] <= i) & (i < spans[:, 1]))[0])
         token = tokenizer.convert_ids_to_tokens(int(enc.ids[pos]))
@@ -216,18 +237,19 @@ def masked_llr(
         if alt_token not in vocab:
             notes[row] = f"alt token {alt_token!r} (ref token {token!r}) is not in the vocabulary"
             continue
-        ids = enc.ids.copy()
-        ids[pos] = tokenizer.mask_token_id
-        queries[row] = dataclasses.replace(enc, ids=ids), pos, enc.ids[pos], vocab[alt_token]
-    variants = list(queries)
-    lengths = [len(queries[v][0]) for v in variants]
-    for chunk in _length_batches(lengths, batch_size):
-        rows = [variants[c] for c in chunk]
-        logits, _ = embedder.logits([queries[r][0] for r in rows])
-        for b, r in enumerate(rows):
-            _, pos, ref_id, alt_id = queries[r]
-            log_p = torch.log_softmax(logits[b, pos].double(), dim=-1)
-            scores[r] = (log_p[alt_id] - log_p[ref_id]).item()
+        if (seq, pos) not in masked:
+            ids = enc.ids.copy()
+            ids[pos] = tokenizer.mask_token_id
+            masked[seq, pos] = dataclasses.replace(enc, ids=ids)
+        queries[row] = (seq, pos), enc.ids[pos], vocab[alt_token]
+    keys = list(masked)
+    log_p = {}
+    for chunk in _length_batches([len(masked[k]) for k in keys], batch_size):
+        logits, _ = embedder.logits([masked[keys[c]] for c in chunk])
+        for b, c in enumerate(chunk):
+            log_p[keys[c]] = torch.log_softmax(logits[b, keys[c][1]].double(), dim=-1).cpu()
+    for row, (key, ref_id, alt_id) in queries.items():
+        scores[row] = (log_p[key][alt_id] - log_p[key][ref_id]).item()
     return scores, notes
 
 
@@ -237,22 +259,22 @@ def causal_llr(
     alts: Sequence[str],
     batch_size: int = 16,
 ) -> np.ndarray:
-    """log-likelihood(alt) - log-likelihood(ref) of every pair under a causal LM; ref and alt
-    of a variant run in the same batch."""
-    ref_enc, alt_enc = _encode(embedder, refs), _encode(embedder, alts)
-    lengths = [max(len(r), len(a)) for r, a in zip(ref_enc, alt_enc)]
-    out = np.empty(len(refs))
-    for rows in _length_batches(lengths, batch_size):
-        batch = [ref_enc[i] for i in rows] + [alt_enc[i] for i in rows]
+    """log-likelihood(alt) - log-likelihood(ref) of every pair under a causal LM. Refs and alts
+    of similar length share batches; a sequence several variants share runs once."""
+    unique = list(dict.fromkeys([*refs, *alts]))
+    encoded = _encode(embedder, unique)
+    loglik = np.empty(len(unique))
+    for rows in _length_batches([len(e) for e in encoded], 2 * batch_size):
+        batch = [encoded[i] for i in rows]
         logits, mask = embedder.logits(batch)
         ids = torch.zeros(mask.shape, dtype=torch.long)
         for b, enc in enumerate(batch):
             ids[b, : len(enc)] = torch.from_numpy(enc.ids)
         log_p = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         next_token = log_p.gather(-1, ids[:, 1:, None].to(log_p.device))[..., 0].double()
-        loglik = (next_token * mask[:, 1:]).sum(1).cpu().numpy()
-        out[rows] = loglik[len(rows) :] - loglik[: len(rows)]
-    return out
+        loglik[rows] = (next_token * mask[:, 1:]).sum(1).cpu().numpy()
+    position = {seq: i for i, seq in enumerate(unique)}
+    return np.array([loglik[position[a]] - loglik[position[r]] for r, a in zip(refs, alts)])
 
 
 def _encode(embedder: Embedder, seqs: Sequence[str]) -> list[Encoded]:
