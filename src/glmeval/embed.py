@@ -14,8 +14,8 @@ How it runs (docs/semantics.md, "Extraction"):
 - A batch holds `batch_size` sequences, or (`batch_size=None`) as many as fit a token budget: on
   a GPU chosen from its free memory, halved and the shard restarted on out-of-memory.
 - Autocast precision on GPU is the model's (bf16 by default); CPU runs fp32.
-- A background thread copies each finished batch to the host and writes it into the memmaps while
-  the next batch runs.
+- Each finished batch is cast to float16 on its device and copied asynchronously to pinned host
+  memory; a background thread writes it into the memmaps while the next batch runs.
 - The arrays fill a `<out_dir>.partial/` directory; after each shard they are flushed and
   `progress.json` records it, so a killed job resumes at its first unfinished shard and the final
   arrays are bit-identical to an uninterrupted run (the batch plan is recorded with the progress).
@@ -162,7 +162,7 @@ def extract(
                         bar.update(len(rows))
                     break
                 except torch.OutOfMemoryError:
-                    batch_tokens = _back_off(embedder, batch_size, batch_tokens, lengths, shards)
+                    batch_tokens = _back_off(embedder, batch_size, batch_tokens, int(lengths.max()))
                     bar.n = done  # the shard is redone
                     bar.refresh()
             writer.drain()
@@ -175,33 +175,31 @@ def extract(
         writer.close()
         bar.close()
     nbytes = sum((work / f"{name}.npy").stat().st_size for name in shapes)
-    write_json(
-        {
-            **(meta or {}),
-            "model": embedder.name,
-            "n_layers": embedder.n_layers,
-            "hidden_size": dim,
-            "has_cls": embedder.has_cls,
-            "dtype": "float16",
-            "pooled_shape": list(shapes["pooled"]),
-            "pooling": POOLING_RULES,
-            "token_layers": token_layers,
-            "max_tokens": width,
-            "n_sequences": n,
-            "bytes": nbytes,
-            "bytes_per_sequence": nbytes / n,
-            "paper_fp32_bytes_per_sequence": storage_baseline(lengths, dim, embedder.n_layers),
-            "batch": {"size": batch_size, "tokens": None if batch_size else batch_tokens},
-            "glmeval_version": __version__,
-            "fingerprint": fingerprint,
-        },
-        work / "meta.json",
-    )
+    record = {
+        **(meta or {}),
+        "model": embedder.name,
+        "n_layers": embedder.n_layers,
+        "hidden_size": dim,
+        "has_cls": embedder.has_cls,
+        "dtype": "float16",
+        "pooled_shape": list(shapes["pooled"]),
+        "pooling": POOLING_RULES,
+        "token_layers": token_layers,
+        "max_tokens": width,
+        "n_sequences": n,
+        "bytes": nbytes,
+        "bytes_per_sequence": nbytes / n,
+        "paper_fp32_bytes_per_sequence": storage_baseline(lengths, dim, embedder.n_layers),
+        "batch": {"size": batch_size, "tokens": None if batch_size else batch_tokens},
+        "glmeval_version": __version__,
+        "fingerprint": fingerprint,
+    }
+    write_json(record, work / "meta.json")
     (work / "progress.json").unlink()
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(work, out_dir)
-    print(storage_report(read_json(out_dir / "meta.json")), file=sys.stderr)
+    print(storage_report(record), file=sys.stderr)
 
 
 def storage_baseline(lengths: np.ndarray, dim: int, n_layers: int) -> dict:
@@ -236,8 +234,7 @@ def _run_batch(embedder, encoded, rows, token_layers, writer) -> None:
     writer.put(rows, outputs)
 
 
-def _back_off(embedder, batch_size, batch_tokens, lengths, shards) -> int:
-    longest = int(lengths[shards[0][0]])
+def _back_off(embedder, batch_size, batch_tokens, longest) -> int:
     if batch_size or batch_tokens < 2 * longest:
         raise torch.OutOfMemoryError(
             f"model {embedder.name!r}: out of GPU memory with "
@@ -256,8 +253,9 @@ def _back_off(embedder, batch_size, batch_tokens, lengths, shards) -> int:
 
 
 class _Writer:
-    """Copies finished batches to the host and writes them into the memmaps on a background
-    thread, so the device runs the next batch meanwhile. Errors surface on the next call."""
+    """Casts finished batches to float16, starts their copy to the host, and writes them into
+    the memmaps on a background thread, so the device runs the next batch meanwhile. Errors
+    surface on the next call."""
 
     def __init__(self, arrays: dict[str, np.ndarray], model: str):
         self.arrays, self.model = arrays, model

@@ -53,7 +53,8 @@ def transfer_effects(
                 f"{probe_path}: trained on inputs {saved['input_shape']}, the windows give "
                 f"{list(x.shape[1:])}; the probe and the embedding model do not match."
             )
-        pred = predict(model.to(device), x, batch_size, torch.device(device)).mean(axis=1)
+        pred = predict(model.to(device), x, batch_size, torch.device(device))
+    pred = pred.astype(np.float64).mean(axis=1)
     n = len(variants)
     ref, alt = pred[:n], pred[n:]
     return pd.DataFrame(
@@ -63,4 +64,4 @@ def transfer_effects(
             "pred_alt": alt,
             "effect_pred": alt - ref,
         }
-    ).astype({"pred_ref": np.float64, "pred_alt": np.float64, "effect_pred": np.float64})
+    )

@@ -18,7 +18,6 @@ import pandas as pd
 from glmeval.metrics import metric_value
 from glmeval.stats import bootstrap_metric_samples, percentile_ci
 
-PAPER_CELL_TYPES = {"HepG2": ["LDLR", "SORT1", "F9"], "K562": ["PKLR"]}
 METRICS = ("pearson", "spearman")
 ORIENTED = {  # table score name: (zero-shot column, orientation)
     "cosine_distance": ("cosine", lambda v: 1 - v),

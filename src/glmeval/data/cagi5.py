@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from glmeval.data.sequence import check_sequences
 from glmeval.data.variants import (
     RowSequences,
     check_length,
@@ -220,8 +219,6 @@ def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     write_exclusions(excluded, out_dir / "exclusions.tsv")
     report_exclusions(f"task {name!r}", excluded, len(table), out_dir / "exclusions.tsv")
-    for column in ("ref_sequence", "alt_sequence"):
-        check_sequences(table[column], table["id"], where=f"task {name!r}, {column}")
     write_parquet(table, out_dir / "variants.parquet")
     lengths = table["ref_sequence"].str.len()
     meta = {

@@ -50,7 +50,6 @@ import numpy as np
 import pandas as pd
 from pyfaidx import Fasta
 
-from glmeval.data.sequence import check_sequences
 from glmeval.io import atomic_path, sha256_of, write_json, write_parquet
 
 REASONS = ("not_snv", "non_acgt", "unknown_chrom", "window_off_end", "ref_mismatch")
@@ -364,7 +363,6 @@ def prepare_variants(name: str, source: dict, out_dir: str | Path) -> dict:
         table.insert(len(INPUT_KEYS) + 1, "chrom", chrom)
         kept, excluded = make_windows(table, fasta, length, keys=["id", *INPUT_KEYS])
     kept = kept[["id", *INPUT_KEYS, *KEYS, *WINDOW_COLUMNS, *extras]]
-    check_sequences(kept["ref_sequence"], kept["id"], where=f"{where}, ref_sequence")
     out_dir = Path(out_dir)
     write_exclusions(excluded, out_dir / "exclusions.tsv")
     report_exclusions(where, excluded, len(kept), out_dir / "exclusions.tsv")
