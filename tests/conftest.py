@@ -27,52 +27,116 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+STANDINS = REPO / "tests" / "standins"
+
+
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory) -> dict[str, Path]:
-    """Remote-code checkpoints shaped like DNABERT-2, HyenaDNA and Caduceus (see standins/)."""
+    """Checkpoints laid out as on the hub, carrying remote code shaped like DNABERT-2, NT v2,
+    HyenaDNA and Caduceus (tests/standins/): code files, a transformers-4-era config.json with
+    its auto_map, weights and tokenizer files."""
+    return build_standins(tmp_path_factory.mktemp("standins"))
+
+
+def build_standins(root: Path) -> dict[str, Path]:
+    from glmeval.models.build import bpe_tokenizer, nt_tokenizer
+
+    hyena_tokenizer = {
+        "tokenizer_class": "StandinHyenaTokenizer",
+        "auto_map": {"AutoTokenizer": ["tokenization_hyena.StandinHyenaTokenizer", None]},
+        "model_max_length": 1024,
+    }
+    specs = {
+        "dnabert2": (
+            "modeling_dnabert2",
+            "StandinBertConfig",
+            "StandinBertForMaskedLM",
+            {"AutoModel": "StandinBertModel", "AutoModelForMaskedLM": "StandinBertForMaskedLM"},
+            {
+                "vocab_size": 64,
+                "hidden_size": 16,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "intermediate_size": 32,
+                "max_position_embeddings": 512,
+                "alibi_starting_size": 64,
+            },
+            lambda out: bpe_tokenizer(64, int(1e30)).save_pretrained(out),
+        ),
+        "ntv2": (
+            "modeling_ntv2",
+            "EsmConfig",
+            "StandinEsmForMaskedLM",
+            {"AutoModelForMaskedLM": "StandinEsmForMaskedLM"},
+            {"pad_token_id": 1, "mask_token_id": 2},
+            lambda out: nt_tokenizer(out, 2048).save_pretrained(out),
+        ),
+        "hyenadna": (
+            "modeling_hyena",
+            "StandinHyenaConfig",
+            "StandinHyenaForCausalLM",
+            {"AutoModelForCausalLM": "StandinHyenaForCausalLM"},
+            {"vocab_size": 12, "d_model": 16, "n_layer": 2, "max_seq_len": 1024},
+            lambda out: _remote_tokenizer(out, hyena_tokenizer),
+        ),
+        "mamba": (
+            "modeling_mamba",
+            "StandinMambaConfig",
+            "StandinMambaForMaskedLM",
+            {"AutoModelForMaskedLM": "StandinMambaForMaskedLM"},
+            {"vocab_size": 12, "hidden_size": 16, "n_layer": 2},
+            lambda out: _remote_tokenizer(out, hyena_tokenizer),
+        ),
+    }
+    paths = {}
+    for name, (module, config_class, model_class, auto, settings, tokenizer) in specs.items():
+        paths[name] = root / name
+        save_standin(paths[name], module, config_class, model_class, auto, settings)
+        tokenizer(paths[name])
+    return paths
+
+
+def save_standin(out, module_name, config_class, model_class, auto, settings, seed=0):
+    """Construct the stand-in for real (on the CPU, as under transformers 4), and write what a
+    hub repository holds: the code, config.json with its auto_map, model.safetensors."""
     import importlib.util
+    import json
     import shutil
 
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    import torch
+    from safetensors.torch import save_file
 
-    from glmeval.models.build import bpe_tokenizer
+    from glmeval.models import compat
 
-    code = REPO / "tests" / "standins" / "modeling_standin.py"
-    spec = importlib.util.spec_from_file_location("modeling_standin", code)
+    out.mkdir(parents=True)
+    shutil.copy(STANDINS / f"{module_name}.py", out)
+    compat.install_legacy_symbols()  # the NT v2 stand-in imports what transformers 5 removed
+    spec = importlib.util.spec_from_file_location(module_name, STANDINS / f"{module_name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    config = getattr(module, config_class)(**settings)
+    compat.legacy_config(config)
+    torch.manual_seed(seed)
+    model = getattr(module, model_class)(config)
+    with torch.no_grad():  # non-trivial values everywhere, layer norms too
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, out / "model.safetensors", metadata={"format": "pt"})
+    auto_map = {"AutoConfig": f"{module_name}.{config_class}"}
+    auto_map |= {key: f"{module_name}.{value}" for key, value in auto.items()}
+    record = {
+        **settings,
+        "architectures": [model_class],
+        "auto_map": auto_map,
+        "transformers_version": "4.28.0",
+    }
+    (out / "config.json").write_text(json.dumps(record, indent=2))
 
-    # HyenaDNA's CharacterTokenizer layout: [CLS] chars [SEP], A=7 C=8 G=9 T=10 N=11
-    specials = ["[CLS]", "[SEP]", "[BOS]", "[MASK]", "[PAD]", "[RESERVED]", "[UNK]"]
-    chars = Tokenizer(
-        models.BPE(vocab={t: i for i, t in enumerate([*specials, *"ACGTN"])}, merges=[])
-    )
-    chars.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    chars.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 0), ("[SEP]", 1)]
-    )
-    hyena_tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=chars, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
-        mask_token="[MASK]", unk_token="[UNK]", model_max_length=1024,
-    )
-    root = tmp_path_factory.mktemp("standins")
-    paths = {}
-    for name, model_class, auto, tokenizer in [
-        ("dnabert2", "StandinBertForMaskedLM", "AutoModelForMaskedLM", bpe_tokenizer(64, 512)),
-        ("hyenadna", "StandinHyenaForCausalLM", "AutoModelForCausalLM", hyena_tokenizer),
-        ("mamba", "StandinMambaForMaskedLM", "AutoModelForMaskedLM", hyena_tokenizer),
-    ]:
-        config = module.StandinConfig(vocab_size=len(tokenizer), hidden_size=16, n_layer=2)
-        config.auto_map = {
-            "AutoConfig": "modeling_standin.StandinConfig",
-            auto: f"modeling_standin.{model_class}",
-        }
-        import torch
 
-        torch.manual_seed(0)
-        getattr(module, model_class)(config).save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
-        shutil.copy(code, root / name)
-        paths[name] = root / name
-    return paths
+def _remote_tokenizer(out, tokenizer_config):
+    import json
+    import shutil
+
+    shutil.copy(STANDINS / "tokenization_hyena.py", out)
+    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))

@@ -21,6 +21,7 @@ FAMILIES = {  # builder/stand-in: (family, layers, has_cls)
     "tiny_mixtral": ("causal_lm", 2, False),
     "tiny_gpn": ("gpn", 2, False),
     "dnabert2": ("dnabert2", 2, True),
+    "ntv2": ("nt_v2", 2, True),
     "hyenadna": ("hyenadna", 2, False),
 }
 

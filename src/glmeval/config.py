@@ -261,6 +261,8 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
             "max_tokens",
             "remote_code",
             "precision",
+            "prepend_cls",
+            "config_overrides",
         ):
             if key in model:
                 errors.append(f"models.{name}.{key} applies only to language-model families")
@@ -320,13 +322,16 @@ def local_files(source: dict) -> list[str]:
 
 def model_settings(config: dict, name: str) -> dict:
     """Model `name`'s effective settings. A random_init control is its base model (`of`) with
-    `random_init: <seed>`; its own keys (probe_layers, batch_size, ...) override the base's."""
+    `random_init: <seed>`; its own keys (probe_layers, batch_size, ...) override the base's. A
+    hub model carries `models_lock`, the lock file that pins its snapshot (docs/models.md)."""
     model = config["models"][name]
-    if model["family"] != RANDOM_INIT:
-        return model
-    own = {k: v for k, v in model.items() if k not in ("family", "of", "seed")}
-    base = config["models"][model["of"]]
-    return {**base, **own, "random_init": model.get("seed", 0), "of": model["of"]}
+    if model["family"] == RANDOM_INIT:
+        own = {k: v for k, v in model.items() if k not in ("family", "of", "seed")}
+        base = config["models"][model["of"]]
+        model = {**base, **own, "random_init": model.get("seed", 0), "of": model["of"]}
+    if "hub" in model.get("source", {}) and "models_lock" in config:
+        return {**model, "models_lock": config["models_lock"]}
+    return model
 
 
 def validate_config(config: dict, schema_path: str | Path) -> dict:

@@ -21,6 +21,8 @@ rule models:
     localrule: True
 
 
+# A hub snapshot is pinned by the model lock file (config models_lock): its first resolution
+# adds an entry, later ones download and verify the locked commit (docs/models.md).
 rule resolve_model:
     output:
         directory("resources/models/{model}"),

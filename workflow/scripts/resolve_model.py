@@ -5,4 +5,4 @@ from glmeval.models import resolve_model
 
 sys.stderr = open(snakemake.log[0], "w")
 with atomic_path(snakemake.output[0]) as tmp:
-    resolve_model(snakemake.params.model, tmp)
+    resolve_model(snakemake.params.model, tmp, snakemake.wildcards.model)

@@ -52,9 +52,10 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
     return embedder
 
 
-def resolve_model(model: dict, out_dir: str | Path) -> None:
-    """Materialise a model's source into `out_dir`: run its builder or snapshot its hub repo at
-    the pinned revision, and record where it came from in `glmeval_source.json`."""
+def resolve_model(model: dict, out_dir: str | Path, name: str | None = None) -> None:
+    """Materialise model `name`'s source into `out_dir`: run its builder or snapshot its hub
+    repo at the pinned revision (the locked commit where `model["models_lock"]` has one), and
+    record where it came from in `glmeval_source.json`."""
     out_dir = Path(out_dir)
     source = model["source"]
     if "builder" in source:
@@ -63,17 +64,22 @@ def resolve_model(model: dict, out_dir: str | Path) -> None:
         BUILDERS[source["builder"]](out_dir, n_layers=model["n_layers"], **source.get("args", {}))
         record = {"builder": source["builder"], "args": source.get("args", {})}
     else:
-        record = {**source, "commit": _snapshot(source, out_dir)}
+        record = {**source, "commit": _snapshot(name, source, out_dir, model.get("models_lock"))}
     write_json(record, out_dir / SOURCE_RECORD)
 
 
-def _snapshot(source: dict, out_dir: Path) -> str:
+def _snapshot(name: str | None, source: dict, out_dir: Path, lock: str | None) -> str:
+    """Download the hub snapshot; with a model lock file, at its commit for repo@revision if
+    it has one, and lock or verify the files (glmeval.models.lock)."""
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    from glmeval.models.lock import entry_key, lock_snapshot, read_lock
+
     repo, revision = source["hub"], source["revision"]
+    locked = read_lock(Path(lock)).get(entry_key(repo, revision), {}) if lock else {}
     try:
-        commit = HfApi().model_info(repo, revision=revision).sha
+        commit = locked.get("commit") or HfApi().model_info(repo, revision=revision).sha
         snapshot_download(
             repo, revision=commit, local_dir=out_dir, ignore_patterns=IGNORED_HUB_FILES
         )
@@ -83,6 +89,8 @@ def _snapshot(source: dict, out_dir: Path) -> str:
             "network access, resolve the models on a machine that has it (`snakemake models`) "
             "and copy resources/models/ over; see docs/models.md."
         ) from err
+    if lock:
+        lock_snapshot(name, Path(lock), repo, revision, commit, out_dir)
     return commit
 
 
@@ -130,6 +138,10 @@ def _check_snapshot(name: str, model: dict, path: Path) -> None:
             f"but the config asks for {hub}@{wanted}. Delete {path} and rerun to snapshot the "
             "configured revision."
         )
+    if model.get("models_lock"):
+        from glmeval.models.lock import check_snapshot
+
+        check_snapshot(name, Path(model["models_lock"]), hub, wanted, got.get("commit"), path)
 
 
 __all__ = [

@@ -49,19 +49,8 @@ def build_tiny_nt(
     seed: int = 0,
 ) -> None:
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kmers = ["".join(p) for p in itertools.product("ACGT", repeat=6)]
-    vocab = NT_SPECIALS + kmers + list("ATCGN") + ["<eos>", "<bos>"]
-    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = EsmTokenizer(
-        str(out_dir / "vocab.txt"),
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        cls_token="<cls>",
-        eos_token=None,
-        model_max_length=max_tokens,
-    )
+    tokenizer = nt_tokenizer(out_dir, max_tokens)
+    vocab = tokenizer.get_vocab()
     config = EsmConfig(
         vocab_size=len(vocab),
         hidden_size=hidden_size,
@@ -70,12 +59,29 @@ def build_tiny_nt(
         intermediate_size=4 * hidden_size,
         max_position_embeddings=max_tokens,
         position_embedding_type="absolute",
-        pad_token_id=vocab.index("<pad>"),
-        mask_token_id=vocab.index("<mask>"),
+        pad_token_id=vocab["<pad>"],
+        mask_token_id=vocab["<mask>"],
         emb_layer_norm_before=False,
         token_dropout=False,
     )
     _save(out_dir, EsmForMaskedLM, config, tokenizer, seed)
+
+
+def nt_tokenizer(out_dir: Path, max_tokens: int) -> EsmTokenizer:
+    """The Nucleotide Transformer tokenizer (v1 and v2 share it), its vocab.txt in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kmers = ["".join(p) for p in itertools.product("ACGT", repeat=6)]
+    vocab = NT_SPECIALS + kmers + list("ATCGN") + ["<eos>", "<bos>"]
+    (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return EsmTokenizer(
+        str(out_dir / "vocab.txt"),
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        cls_token="<cls>",
+        eos_token=None,
+        model_max_length=max_tokens,
+    )
 
 
 def _save(out_dir: Path, model_class, config, tokenizer, seed: int) -> None:

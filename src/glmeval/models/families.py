@@ -40,6 +40,10 @@ class Family:
     extra: str | None = None  # the pip extra that installs them
     gpu_only: bool = False
     precision: str = "bf16"  # on GPU: bf16 | fp16 | fp32 (numerically fragile families)
+    #: what bounds the input length inside the model: `positions` (config.max_position_embeddings
+    #: for absolute positions; ESM's start after its padding index), `max_seq_len` (its config
+    #: key), or `unlimited` (ALiBi rebuilt on demand, convolutions, state-space models)
+    context: str = "positions"
 
 
 FAMILIES = {
@@ -81,6 +85,7 @@ FAMILIES = {
             has_cls=True,
             remote_code="required",
             layer_modules=LayerModules("embeddings", "encoder.layer"),
+            context="unlimited",
         ),
         Family(
             "hyenadna",
@@ -91,6 +96,7 @@ FAMILIES = {
             layer_modules=LayerModules("backbone.embeddings", "backbone.layers", "backbone.ln_f"),
             attention_mask=False,
             precision="fp32",
+            context="max_seq_len",
         ),
         Family(
             "caduceus",
@@ -105,6 +111,7 @@ FAMILIES = {
             requires=("mamba_ssm",),
             extra="caduceus",
             gpu_only=True,
+            context="unlimited",
         ),
         Family(
             "gpn",
@@ -115,6 +122,7 @@ FAMILIES = {
             attention_mask=False,
             requires=("gpn",),
             extra="gpn",
+            context="unlimited",
         ),
         Family("sei", "sei", "Sei: supervised sequence-to-function CNN, `spline_tr` output"),
         Family("rbp", "rbp", "the paper's multitask eCLIP CNN, trained by the workflow"),

@@ -16,7 +16,9 @@ from transformers import (
     AutoModelForMaskedLM,
     AutoTokenizer,
 )
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
+from glmeval.models import compat
 from glmeval.models.base import Encoded, TokenizationError, padding_mask
 from glmeval.models.families import Family, LayerModules, ModelError
 
@@ -35,14 +37,21 @@ class TransformersEmbedder:
         self.device = torch.device(device)
         self.family = family
         remote = family.remote_code == "required" or model.get("remote_code", False)
+        if remote:
+            compat.install_legacy_symbols()
         options = {"trust_remote_code": remote, "local_files_only": True}
         modules = model.get("layer_modules")
         self.layer_modules = LayerModules(**modules) if modules else family.layer_modules
         self.precision = model.get("precision", family.precision)
 
-        self.tokenizer = _checked_load(name, path, AutoTokenizer.from_pretrained, **options)
-        config = _checked_load(name, path, AutoConfig.from_pretrained, **options)
+        self.tokenizer = _checked_load(name, path, family, AutoTokenizer.from_pretrained, **options)
+        config = _checked_load(name, path, family, AutoConfig.from_pretrained, **options)
+        if remote:
+            compat.legacy_config(config)
+        for key, value in model.get("config_overrides", {}).items():
+            setattr(config, key, value)
         self.model, self.has_lm_head = _load_model(name, path, config, family, model, options)
+        self.restored_buffers = compat.restore_buffers(self.model, name, family.name)
         self.model.eval().to(self.device)
         self.backbone = self.model.base_model
 
@@ -52,26 +61,34 @@ class TransformersEmbedder:
             self.n_layers = _first_attr(config, "num_hidden_layers", "n_layer", "n_layers")
         self.hidden_size = _first_attr(config, "hidden_size", "d_model")
         self.has_cls = family.has_cls and self.tokenizer.cls_token_id is not None
-        self.max_tokens = model.get("max_tokens") or _context_length(config, self.tokenizer)
+        self.max_tokens = _max_tokens(name, model, config, self.tokenizer, family)
         vocab = self.tokenizer.get_vocab()
         self._check_vocabulary(vocab, path)
-        self._lowercase = "a" in vocab and "A" not in vocab
-        self._special = np.array(sorted(self.tokenizer.all_special_ids))
+        self._case = _case_of(vocab)
+        self._unk = self.tokenizer.unk_token_id
+        self._special = np.array(sorted(set(self.tokenizer.all_special_ids) - {self._unk}))
         self._pad_id = self.tokenizer.pad_token_id or 0
+        self._prepend = _leading_token(name, model, self.tokenizer)
 
     def encode(self, seqs: Sequence[str]) -> list[Encoded]:
-        texts = [s.lower() for s in seqs] if self._lowercase else list(seqs)
+        """Token ids, and which bases each token covers. Sequences are cased as the vocabulary
+        is; a base the vocabulary lacks (N in a BPE vocabulary) becomes the unknown token, which
+        still covers its bases (from the tokenizer's offsets)."""
+        texts = [self._case(s) for s in seqs]
+        offsets = self.tokenizer.is_fast
+        tokenized = self.tokenizer(texts, return_offsets_mapping=offsets)
         encoded = []
-        for index, ids in enumerate(self.tokenizer(texts)["input_ids"]):
+        for index, ids in enumerate(tokenized["input_ids"]):
             ids = np.asarray(ids, dtype=np.int64)
             special = np.isin(ids, self._special)
-            tokens = self.tokenizer.convert_ids_to_tokens(ids[~special].tolist())
-            if "".join(tokens).upper() != seqs[index].upper():
-                raise TokenizationError(
-                    f"model {self.name!r}: the tokens of sequence {index} do not spell its bases "
-                    f"(got {''.join(tokens)[:60]!r}...); the tokenizer does not cover this "
-                    "alphabet. Check the sequence characters or the model's tokenizer."
-                )
+            if offsets:
+                spans = np.asarray(tokenized["offset_mapping"][index], dtype=np.int64)
+                n_bases = self._bases_from_offsets(index, texts[index], ids, special, spans)
+            else:
+                n_bases = self._bases_from_tokens(index, texts[index], ids, special)
+            if self._prepend is not None:
+                ids, special = np.r_[self._prepend, ids], np.r_[True, special]
+                n_bases = np.r_[0, n_bases]
             if self.max_tokens and len(ids) > self.max_tokens:
                 raise TokenizationError(
                     f"model {self.name!r}: sequence {index} needs {len(ids)} tokens but the model "
@@ -79,10 +96,39 @@ class TransformersEmbedder:
                     "window (with window_bases) to embed it in stitched windows, or shorten the "
                     "task's sequences."
                 )
-            n_bases = np.zeros(len(ids), np.int32)
-            n_bases[~special] = [len(t) for t in tokens]
-            encoded.append(Encoded(ids, special, n_bases))
+            encoded.append(Encoded(ids, special, n_bases.astype(np.int32)))
         return encoded
+
+    def _bases_from_offsets(self, index, text, ids, special, spans) -> np.ndarray:
+        n_bases = np.where(special, 0, spans[:, 1] - spans[:, 0])
+        starts, ends = spans[~special, 0], spans[~special, 1]
+        tokens = self.tokenizer.convert_ids_to_tokens(ids[~special].tolist())
+        known = ids[~special] != self._unk
+        tiled = len(starts) > 0 and starts[0] == 0 and ends[-1] == len(text)
+        tiled = tiled and (starts[1:] == ends[:-1]).all() and (ends > starts).all()
+        spelled = all(
+            token.upper() == text[start:end].upper()
+            for token, start, end, ok in zip(tokens, starts, ends, known)
+            if ok
+        )
+        if not (tiled and spelled) and text:
+            self._not_spelled(index, "".join(tokens))
+        return n_bases
+
+    def _bases_from_tokens(self, index, text, ids, special) -> np.ndarray:
+        tokens = self.tokenizer.convert_ids_to_tokens(ids[~special].tolist())
+        if "".join(tokens).upper() != text.upper():
+            self._not_spelled(index, "".join(tokens))
+        n_bases = np.zeros(len(ids), np.int64)
+        n_bases[~special] = [len(t) for t in tokens]
+        return n_bases
+
+    def _not_spelled(self, index: int, spelled: str):
+        raise TokenizationError(
+            f"model {self.name!r}: the tokens of sequence {index} do not spell its bases "
+            f"(got {spelled[:60]!r}...); the tokenizer does not cover this alphabet. Check the "
+            "sequence characters or the model's tokenizer."
+        )
 
     def hidden_states(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor]:
         return self._grouped(batch, self._states, batch_dim=1)
@@ -194,22 +240,63 @@ class TransformersEmbedder:
 
 
 def _load_model(name, path, config, family, model, options):
-    """(model with its LM head, has_lm_head); the bare backbone where no head class exists."""
+    """(model with its LM head, has_lm_head); the bare backbone where no head class exists.
+    Remote code is loaded only through the classes its own `auto_map` names."""
     seed = model.get("random_init")
-    for auto in (HEADS[family.head], AutoModel):
+    if options["trust_remote_code"] and getattr(config, "auto_map", None):
+        model_class, with_head = _remote_class(name, path, config, family)
         try:
             if seed is not None:  # the random_init control: same architecture, fresh weights
                 torch.manual_seed(seed)
-                remote = options["trust_remote_code"]
-                return auto.from_config(config, trust_remote_code=remote), auto is not AutoModel
-            loaded, info = auto.from_pretrained(path, output_loading_info=True, **options)
+                return model_class(config), with_head
+            with compat.real_buffers(model_class):
+                loaded, info = model_class.from_pretrained(
+                    path, config=config, output_loading_info=True, local_files_only=True
+                )
+        except Exception as err:
+            raise _load_error(name, path, family, err) from err
+        return _checked_weights(name, path, loaded, info, with_head)
+    for auto in (HEADS[family.head], AutoModel):
+        try:
+            if seed is not None:
+                torch.manual_seed(seed)
+                return auto.from_config(config), auto is not AutoModel
+            loaded, info = auto.from_pretrained(
+                path, config=config, output_loading_info=True, **options
+            )
             break
         except ValueError as err:
             if auto is AutoModel or "Unrecognized configuration class" not in str(err):
-                raise _load_error(name, path, err) from err
+                raise _load_error(name, path, family, err) from err
         except Exception as err:  # corrupt files raise anything from pickle to safetensors
-            raise _load_error(name, path, err) from err
-    with_head = auto is not AutoModel
+            raise _load_error(name, path, family, err) from err
+    return _checked_weights(name, path, loaded, info, auto is not AutoModel)
+
+
+def _remote_class(name, path, config, family):
+    """(the class the checkpoint's `auto_map` gives for the family's head, or else for AutoModel;
+    whether it has the head). Never a transformers-native class: where `auto_map` lacks
+    AutoModel, `AutoModel` would silently pick the native class of the config's model_type
+    (NT v2's `esm`, whose feed-forward does not fit the checkpoint)."""
+    auto_map = config.auto_map
+    head = HEADS[family.head].__name__
+    for key in (head, "AutoModel"):
+        if key in auto_map:
+            reference = auto_map[key]
+            try:
+                return get_class_from_dynamic_module(reference, path, local_files_only=True), (
+                    key == head
+                )
+            except Exception as err:
+                raise _load_error(name, path, family, err) from err
+    raise ModelError(
+        f"model {name!r} (family {family.name}): the auto_map in {path}/config.json names "
+        f"{sorted(auto_map)} but neither {head} nor AutoModel, so its own model code cannot be "
+        f"loaded. Check models.{name}.family (a {family.head} family) and the checkpoint."
+    )
+
+
+def _checked_weights(name, path, loaded, info, with_head):
     prefix = loaded.base_model_prefix + "."
     missing = info["missing_keys"]
     base_missing = [k for k in missing if not with_head or k.startswith(prefix)]
@@ -223,19 +310,23 @@ def _load_model(name, path, config, family, model, options):
     return loaded, with_head and not missing
 
 
-def _checked_load(name, path, load, **options):
+def _checked_load(name, path, family, load, **options):
     try:
         return load(path, **options)
     except Exception as err:  # corrupt files raise anything from pickle to safetensors
-        raise _load_error(name, path, err) from err
+        raise _load_error(name, path, family, err) from err
 
 
-def _load_error(name: str, path: str, err: Exception) -> ModelError:
+def _load_error(name: str, path: str, family: Family, err: Exception) -> ModelError:
+    """Code that does not run on this transformers says so (and what it needs); anything else
+    is a missing or corrupt checkpoint."""
+    if compat.from_remote_code(err) or isinstance(err, ImportError):
+        return compat.explain(name, family.name, err, "loading")
     return ModelError(
         f"model {name!r}: cannot load the checkpoint at {path} ({type(err).__name__}: "
-        f"{str(err).splitlines()[0][:300]}). If it is a downloaded snapshot, delete that "
-        "directory and rerun to fetch it again; if it is a local path, check models."
-        f"{name}.source.path and models.{name}.family."
+        f"{str(err).splitlines()[0][:300] if str(err) else ''}). If it is a downloaded "
+        "snapshot, delete that directory and rerun to fetch it again; if it is a local path, "
+        f"check models.{name}.source.path and models.{name}.family."
     )
 
 
@@ -264,9 +355,58 @@ def _first_attr(config, *names: str) -> int:
     raise ModelError(f"the model config has none of {names}; set layer_modules for this model.")
 
 
-def _context_length(config, tokenizer) -> int | None:
+def _max_tokens(name: str, model: dict, config, tokenizer, family: Family) -> int | None:
+    """The longest input in tokens: the smaller of the tokenizer's and the model's own limit;
+    a configured max_tokens may only lower it."""
+    limits = [_model_context(config, family)]
+    tokenizer_limit = tokenizer.model_max_length
+    limits.append(int(tokenizer_limit) if tokenizer_limit and tokenizer_limit < 1e9 else None)
+    known = [limit for limit in limits if limit]
+    limit = min(known) if known else None
+    wanted = model.get("max_tokens")
+    if wanted and limit and wanted > limit:
+        raise ModelError(
+            f"models.{name}.max_tokens is {wanted}, but the model takes at most {limit} tokens "
+            f"(the model's own limit {limits[0]}, its tokenizer's {limits[1]}). Set max_tokens: "
+            f"{limit} or less."
+        )
+    return wanted or limit
+
+
+def _model_context(config, family: Family) -> int | None:
+    if family.context == "unlimited":
+        return None
+    if family.context == "max_seq_len":
+        return getattr(config, "max_seq_len", None)
     limit = getattr(config, "max_position_embeddings", None)
-    if limit and limit > 0:
-        return int(limit)
-    limit = tokenizer.model_max_length
-    return int(limit) if limit and limit < 1e9 else None
+    if not limit or limit <= 0:
+        return None
+    kind = getattr(config, "position_embedding_type", "absolute")
+    if config.model_type == "esm":  # positions count from padding_idx + 1 (fairseq)
+        return int(limit) - (config.pad_token_id or 0) - 1 if kind == "absolute" else None
+    return int(limit)
+
+
+def _case_of(vocab: dict):
+    """Upper- or lower-case sequences as the vocabulary spells bases; as given where it has
+    both or neither."""
+    if "A" in vocab and "a" not in vocab:
+        return str.upper
+    if "a" in vocab and "A" not in vocab:
+        return str.lower
+    return str
+
+
+def _leading_token(name: str, model: dict, tokenizer) -> int | None:
+    """The CLS id to put before every sequence (`prepend_cls`), or None."""
+    if not model.get("prepend_cls"):
+        return None
+    cls = tokenizer.cls_token_id
+    if cls is None:
+        raise ModelError(f"models.{name}.prepend_cls: the model's tokenizer has no CLS token.")
+    if tokenizer("A")["input_ids"][:1] == [cls]:
+        raise ModelError(
+            f"models.{name}.prepend_cls: the tokenizer already starts every sequence with its "
+            "CLS token; remove prepend_cls."
+        )
+    return cls
