@@ -109,6 +109,30 @@ print(json.dumps(out))
     assert out["inv_freq"] is False  # left uninitialised: silent garbage
 
 
+@pytest.mark.parametrize("name", ["dnabert2", "ntv2"])
+def test_random_init_of_remote_code_is_seeded(standins, name):
+    trained = load(standins, name)
+    first, again = (load(standins, name, random_init=1) for _ in range(2))
+    batch = trained.encode(SEQS[:1])
+    states = [m.hidden_states(batch)[0] for m in (trained, first, again)]
+    assert torch.equal(states[1], states[2]) and not torch.allclose(states[0], states[1])
+    assert type(first.model) is type(trained.model) and first.restored_buffers == []
+
+
+def test_a_head_class_under_automodel_keeps_its_head(standins, tmp_path):
+    """GENA-LM's hub auto_map maps only AutoModel, to its masked-LM class."""
+    path = _copy(standins["dnabert2"], tmp_path / "automodel")
+    auto_map = {
+        "AutoConfig": "modeling_dnabert2.StandinBertConfig",
+        "AutoModel": "modeling_dnabert2.StandinBertForMaskedLM",
+    }
+    _edit_config(path, auto_map=auto_map)
+    embedder = load(standins, "dnabert2", path)
+    assert embedder.has_lm_head
+    logits, _ = embedder.logits(embedder.encode(SEQS[:1]))
+    assert logits.shape[-1] == 64
+
+
 def test_guard_rederives_uninitialised_buffers(standins):
     embedder = load(standins, "ntv2")
     rotary = embedder.model.esm.layer[1].rotary

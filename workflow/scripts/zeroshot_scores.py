@@ -9,9 +9,12 @@ from glmeval.zeroshot import available_scores, score_variants
 
 sys.stderr = open(snakemake.log[0], "w")
 settings = snakemake.params.zeroshot
+model = snakemake.params.model
+if "precision" in settings:  # single-SNV ref/alt differences are small: the paper used fp32
+    model = {**model, "precision": settings["precision"]}
 embedder = load_embedder(
     snakemake.wildcards.model,
-    snakemake.params.model,
+    model,
     snakemake.input.get("model"),
     device=resolve_device(snakemake.params.device),
 )

@@ -244,18 +244,19 @@ def _load_model(name, path, config, family, model, options):
     Remote code is loaded only through the classes its own `auto_map` names."""
     seed = model.get("random_init")
     if options["trust_remote_code"] and getattr(config, "auto_map", None):
-        model_class, with_head = _remote_class(name, path, config, family)
+        model_class = _remote_class(name, path, config, family)
         try:
             if seed is not None:  # the random_init control: same architecture, fresh weights
                 torch.manual_seed(seed)
-                return model_class(config), with_head
+                fresh = model_class(config)
+                return fresh, _has_head(fresh)
             with compat.real_buffers(model_class):
                 loaded, info = model_class.from_pretrained(
                     path, config=config, output_loading_info=True, local_files_only=True
                 )
         except Exception as err:
             raise _load_error(name, path, family, err) from err
-        return _checked_weights(name, path, loaded, info, with_head)
+        return _checked_weights(name, path, loaded, info, _has_head(loaded))
     for auto in (HEADS[family.head], AutoModel):
         try:
             if seed is not None:
@@ -274,19 +275,16 @@ def _load_model(name, path, config, family, model, options):
 
 
 def _remote_class(name, path, config, family):
-    """(the class the checkpoint's `auto_map` gives for the family's head, or else for AutoModel;
-    whether it has the head). Never a transformers-native class: where `auto_map` lacks
-    AutoModel, `AutoModel` would silently pick the native class of the config's model_type
-    (NT v2's `esm`, whose feed-forward does not fit the checkpoint)."""
+    """The class the checkpoint's `auto_map` gives for the family's head, or else for AutoModel
+    (GENA-LM maps its masked LM there). Never a transformers-native class: where `auto_map`
+    lacks AutoModel, `AutoModel` would silently pick the native class of the config's
+    model_type (NT v2's `esm`, whose feed-forward does not fit the checkpoint)."""
     auto_map = config.auto_map
     head = HEADS[family.head].__name__
     for key in (head, "AutoModel"):
         if key in auto_map:
-            reference = auto_map[key]
             try:
-                return get_class_from_dynamic_module(reference, path, local_files_only=True), (
-                    key == head
-                )
+                return get_class_from_dynamic_module(auto_map[key], path, local_files_only=True)
             except Exception as err:
                 raise _load_error(name, path, family, err) from err
     raise ModelError(
@@ -294,6 +292,11 @@ def _remote_class(name, path, config, family):
         f"{sorted(auto_map)} but neither {head} nor AutoModel, so its own model code cannot be "
         f"loaded. Check models.{name}.family (a {family.head} family) and the checkpoint."
     )
+
+
+def _has_head(model) -> bool:
+    """A head model wraps its base model (`base_model` is a submodule, not itself)."""
+    return model.base_model is not model
 
 
 def _checked_weights(name, path, loaded, info, with_head):
