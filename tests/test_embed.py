@@ -154,7 +154,8 @@ def test_sigkilled_job_resumes_from_its_last_shard(tiny_models, tmp_path):
     killed_at = read_json(progress)["shards_done"]
     assert 2 <= killed_at < 10 and not (tmp_path / "emb").exists()
     subprocess.run([*args, str(tmp_path / "emb")], check=True, stderr=subprocess.DEVNULL)
-    subprocess.run([*args, str(tmp_path / "whole")], check=True, stderr=subprocess.DEVNULL)
+    nt = load_embedder("nt", {"family": "masked_lm", "n_layers": 2}, tiny_models["tiny_nt"])
+    extract(nt, seqs, tmp_path / "whole", token_layers=[1], batch_size=2, shard_rows=4)
     whole, emb = _arrays(tmp_path / "whole"), _arrays(tmp_path / "emb")
     for name in ("pooled.npy", "tokens.L1.npy"):
         assert whole[name].tobytes() == emb[name].tobytes(), name

@@ -7,7 +7,7 @@ import pandas as pd
 from glmeval.config import resolve_device
 from glmeval.embed import extract
 from glmeval.io import read_json, sha256_of
-from glmeval.models import load_embedder, snapshot_record
+from glmeval.models import embedding_settings, load_embedder, snapshot_record
 
 sys.stderr = open(snakemake.log[0], "w")
 model = snakemake.params.model
@@ -35,6 +35,7 @@ for column in columns:  # a two-sequence task (splicing) gets one artifact per c
             "source": model.get("source"),
             "snapshot": snapshot_record(snakemake.input.get("model")),
             "random_init": model.get("random_init"),
+            "settings": embedding_settings(model),
             "input_sha256": sha256_of(snakemake.input.split),
             "sequence_column": column,
         },

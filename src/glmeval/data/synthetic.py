@@ -41,6 +41,8 @@ def pwm(consensus: str, specificity: float = 0.94) -> np.ndarray:
 
 
 PWMS = {name: pwm(seq) for name, seq in CONSENSUS.items()}
+#: Each PWM row's normalised cumulative distribution, as `Generator.choice(4, p=row)` builds it.
+_CDFS = {name: mat.cumsum(1) / mat.cumsum(1)[:, -1:] for name, mat in PWMS.items()}
 
 
 def _background(rng: np.random.Generator, length: int) -> list[str]:
@@ -49,8 +51,9 @@ def _background(rng: np.random.Generator, length: int) -> list[str]:
 
 
 def _sample_motif(rng: np.random.Generator, name: str, strand: str) -> str:
-    mat = PWMS[name]
-    site = "".join(ALPHABET[rng.choice(4, p=row)] for row in mat)
+    cdf = _CDFS[name]  # one uniform per position: the draws of rng.choice(4, p=row), row by row
+    picks = (rng.random(len(cdf))[:, None] >= cdf).sum(1)
+    site = "".join(ALPHABET[i] for i in picks)
     return site if strand == "+" else reverse_complement(site)
 
 

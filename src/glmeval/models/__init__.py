@@ -17,6 +17,28 @@ SOURCE_RECORD = "glmeval_source.json"
 IGNORED_HUB_FILES = ["*.h5", "*.msgpack", "*.onnx", "*.ot", "tf_model*", "flax_model*"]
 
 
+#: Model settings that change what a checkpoint's embeddings are (recorded with the arrays, so
+#: changing one recomputes them instead of reusing a cache made without it).
+EMBEDDING_SETTINGS = (
+    "family",
+    "layer_modules",
+    "max_tokens",
+    "long_sequences",
+    "window_bases",
+    "precision",
+    "remote_code",
+    "prepend_cls",
+    "config_overrides",
+    "n_value",
+    "k",
+)
+
+
+def embedding_settings(model: dict) -> dict:
+    """The `EMBEDDING_SETTINGS` a model sets."""
+    return {key: model[key] for key in EMBEDDING_SETTINGS if key in model}
+
+
 def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu") -> Embedder:
     """The Embedder of model `name` (`model` = its effective settings) stored at `path`."""
     family = family_of(name, model)
@@ -145,10 +167,12 @@ def _check_snapshot(name: str, model: dict, path: Path) -> None:
 
 
 __all__ = [
+    "EMBEDDING_SETTINGS",
     "Embedder",
     "Encoded",
     "ModelError",
     "TokenizationError",
+    "embedding_settings",
     "load_embedder",
     "resolve_model",
     "snapshot_record",

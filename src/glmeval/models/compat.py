@@ -27,6 +27,8 @@ names the symbol, the family and the fix (`explain`).
 from __future__ import annotations
 
 import contextlib
+import copy
+import importlib
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,10 +170,8 @@ LEGACY_CONFIG_DEFAULTS = {
 
 
 def install_legacy_symbols() -> None:
-    """Put back every `LEGACY_SYMBOLS` entry that the installed transformers lacks (idempotent;
-    nothing changes under transformers 4)."""
-    import importlib
-
+    """Put back every `LEGACY_SYMBOLS` entry that the installed transformers lacks, and let
+    `init_weights()` stand in for `post_init()` (idempotent)."""
     for legacy in LEGACY_SYMBOLS:
         if legacy.owner == "PreTrainedModel":
             owner = transformers.PreTrainedModel
@@ -199,7 +199,7 @@ def legacy_config(config) -> None:
         try:
             getattr(config, key)
         except AttributeError:
-            setattr(config, key, value)
+            setattr(config, key, copy.copy(value))
 
 
 @contextlib.contextmanager
