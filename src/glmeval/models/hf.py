@@ -75,20 +75,19 @@ class TransformersEmbedder:
         is; a base the vocabulary lacks (N in a BPE vocabulary) becomes the unknown token, which
         still covers its bases (from the tokenizer's offsets)."""
         texts = [self._case(s) for s in seqs]
-        offsets = self.tokenizer.is_fast
-        tokenized = self.tokenizer(texts, return_offsets_mapping=offsets)
         encoded = []
-        for index, ids in enumerate(tokenized["input_ids"]):
+        for index, ids in enumerate(self.tokenizer(texts)["input_ids"]):
             ids = np.asarray(ids, dtype=np.int64)
             special = np.isin(ids, self._special)
-            if offsets:
-                spans = np.asarray(tokenized["offset_mapping"][index], dtype=np.int64)
-                n_bases = self._bases_from_offsets(index, texts[index], ids, special, spans)
-            else:
-                n_bases = self._bases_from_tokens(index, texts[index], ids, special)
+            tokens = self.tokenizer.convert_ids_to_tokens(ids[~special].tolist())
+            n_bases = np.zeros(len(ids), np.int32)
+            if "".join(tokens).upper() == texts[index].upper():
+                n_bases[~special] = [len(t) for t in tokens]
+            else:  # unknown tokens, or a tokenizer that alters bases
+                n_bases[~special] = self._spans(index, texts[index], tokens, ids[~special])
             if self._prepend is not None:
                 ids, special = np.r_[self._prepend, ids], np.r_[True, special]
-                n_bases = np.r_[0, n_bases]
+                n_bases = np.r_[0, n_bases].astype(np.int32)
             if self.max_tokens and len(ids) > self.max_tokens:
                 raise TokenizationError(
                     f"model {self.name!r}: sequence {index} needs {len(ids)} tokens but the model "
@@ -96,32 +95,29 @@ class TransformersEmbedder:
                     "window (with window_bases) to embed it in stitched windows, or shorten the "
                     "task's sequences."
                 )
-            encoded.append(Encoded(ids, special, n_bases.astype(np.int32)))
+            encoded.append(Encoded(ids, special, n_bases))
         return encoded
 
-    def _bases_from_offsets(self, index, text, ids, special, spans) -> np.ndarray:
-        n_bases = np.where(special, 0, spans[:, 1] - spans[:, 0])
-        starts, ends = spans[~special, 0], spans[~special, 1]
-        tokens = self.tokenizer.convert_ids_to_tokens(ids[~special].tolist())
-        known = ids[~special] != self._unk
-        tiled = len(starts) > 0 and starts[0] == 0 and ends[-1] == len(text)
-        tiled = tiled and (starts[1:] == ends[:-1]).all() and (ends > starts).all()
-        spelled = all(
+    def _spans(self, index: int, text: str, tokens: list[str], ids: np.ndarray) -> list[int]:
+        """Bases per content token from the tokenizer's character offsets, provided they tile
+        the sequence and every known token spells its bases."""
+        if not self.tokenizer.is_fast:
+            self._not_spelled(index, "".join(tokens))
+        offsets = self.tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
+        spans = np.asarray(offsets, dtype=np.int64)
+        spans = spans[~np.isin(self.tokenizer(text)["input_ids"], self._special)]
+        starts, ends = spans[:, 0], spans[:, 1]
+        tiled = len(spans) == len(ids) and len(spans) > 0 and starts[0] == 0
+        tiled = tiled and ends[-1] == len(text) and (starts[1:] == ends[:-1]).all()
+        tiled = tiled and (ends > starts).all()
+        spelled = tiled and all(
             token.upper() == text[start:end].upper()
-            for token, start, end, ok in zip(tokens, starts, ends, known)
-            if ok
+            for token, start, end, known in zip(tokens, starts, ends, ids != self._unk)
+            if known
         )
-        if not (tiled and spelled) and text:
+        if not spelled:
             self._not_spelled(index, "".join(tokens))
-        return n_bases
-
-    def _bases_from_tokens(self, index, text, ids, special) -> np.ndarray:
-        tokens = self.tokenizer.convert_ids_to_tokens(ids[~special].tolist())
-        if "".join(tokens).upper() != text.upper():
-            self._not_spelled(index, "".join(tokens))
-        n_bases = np.zeros(len(ids), np.int64)
-        n_bases[~special] = [len(t) for t in tokens]
-        return n_bases
+        return (ends - starts).tolist()
 
     def _not_spelled(self, index: int, spelled: str):
         raise TokenizationError(
