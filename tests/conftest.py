@@ -27,6 +27,69 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+@pytest.fixture(scope="session")
+def workflow_config(tmp_path_factory) -> Path:
+    """The demo, plus a random_init control and, where ../shared is present, the real
+    pretrained Mistral-DNA checkpoint on one task and Task 3 on the real CAGI5 variants:
+    zero-shot scores of every variant of the 15 elements, and the activity probes transferred
+    to 230-nt windows of LDLR, SORT1, F9 and PKLR. One workflow run serves every test of it."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["models"]["random_tiny_nt"] = {
+        "family": "random_init", "of": "tiny_nt", "seed": 7, "probe_layers": "last"
+    }
+    for task in config["tasks"].values():
+        task["models"].append("random_tiny_nt")
+    checkpoint = SHARED / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
+    if checkpoint.is_dir():
+        config["models"]["mistral_dna"] = {
+            "family": "causal_lm", "source": {"path": str(checkpoint)}, "n_layers": 4,
+            "batch_size": 128,
+        }
+        config["tasks"]["motif_activity"]["models"].append("mistral_dna")
+        cagi5, elements = str(SHARED / "data" / "cagi5"), ["LDLR", "SORT1", "F9", "PKLR"]
+        config["variants"] = {
+            "cagi5": {  # whole elements: every variant of all 15 elements
+                "cagi5": cagi5,
+                "zeroshot": {
+                    "models": ["onehot", "tiny_nt", "tiny_mistral", "mistral_dna"],
+                    "batch_size": 64,
+                },
+            },
+            "cagi5_230": {  # the probes' 230-nt context, cut from the elements
+                "cagi5": cagi5,
+                "length": 230,
+                "elements": elements,
+                "transfer": [
+                    {"task": "motif_activity", "probes": ["rep_cnn"], "elements": elements}
+                ],
+            },
+        }
+    path = tmp_path_factory.mktemp("config") / "workflow.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory, workflow_config) -> Path:
+    """The working directory of one `snakemake` run of `workflow_config` (its `all` target)."""
+    import subprocess
+    import sys
+
+    workdir = tmp_path_factory.mktemp("workflow")
+    command = [
+        str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(REPO / "Snakefile"),
+        "--cores", "2", "--configfile", str(workflow_config), "--directory", str(workdir),
+        "--show-failed-logs", "--quiet",
+    ]
+    result = subprocess.run(
+        command, check=False, cwd=REPO, capture_output=True, text=True, timeout=3600
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
 STANDINS = REPO / "tests" / "standins"
 
 

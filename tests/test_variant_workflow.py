@@ -1,17 +1,12 @@
 """Task 3 end to end on the real CAGI5 data (../shared): zero-shot scores of the demo models and
-the real Mistral-DNA weights, activity probes transferred to 230-nt windows, and Table 1."""
-
-import subprocess
-import sys
-from pathlib import Path
+the real Mistral-DNA weights, the demo's activity probes transferred to 230-nt windows, and
+Table 1 (one workflow run shared with tests/test_workflow.py)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 ELEMENTS = [
     "F9",
     "GP1BB",
@@ -32,59 +27,9 @@ ELEMENTS = [
 
 
 @pytest.fixture(scope="module")
-def cagi5_run(shared, tmp_path_factory):
-    checkpoint = shared / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    task = config["tasks"]["motif_activity"]
-    task["source"] |= {"n_train": 2000, "n_valid": 500, "n_test": 500}
-    task["models"], task["probes"] = ["onehot", "tiny_nt"], ["rep_cnn"]
-    del config["tasks"]["motif_grammar"]
-    config["probes"]["rep_cnn"]["max_epochs"] = 4  # transfer needs a trained probe, not a good one
-    config["models"]["mistral_dna"] = {
-        "family": "causal_lm",
-        "source": {"path": str(checkpoint)},
-        "n_layers": 4,
-    }
-    cagi5 = str(shared / "data" / "cagi5")
-    config["variants"] = {
-        "cagi5": {  # whole elements: every variant of all 15 elements
-            "cagi5": cagi5,
-            "zeroshot": {
-                "models": ["onehot", "tiny_nt", "tiny_mistral", "mistral_dna"],
-                "batch_size": 64,
-            },
-        },
-        "cagi5_230": {  # the probes' 230-nt context, cut from the elements
-            "cagi5": cagi5,
-            "length": 230,
-            "elements": ["LDLR", "SORT1", "F9", "PKLR"],
-            "transfer": [
-                {
-                    "task": "motif_activity",
-                    "probes": ["rep_cnn"],
-                    "elements": ["LDLR", "SORT1", "F9", "PKLR"],
-                }
-            ],
-        },
-    }
-    config["bootstrap"] = 200
-    work = tmp_path_factory.mktemp("cagi5")
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [
-        str(BIN / "snakemake"),
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--cores",
-        "2",
-        "--configfile",
-        str(work / "config.yaml"),
-        "--directory",
-        str(work),
-        "zeroshot",
-    ]
-    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return work
+def cagi5_run(shared, workflow_run):
+    """The shared workflow run (conftest.workflow_config) holds Task 3 where ../shared exists."""
+    return workflow_run
 
 
 def test_zero_shot_scores_every_variant_keyed_by_the_input(cagi5_run):
@@ -150,7 +95,8 @@ def test_transfer_effects_and_exclusions_are_reported(cagi5_run):
         variants["variant_index"] == 114
     ).all()
     table = pd.read_csv(cagi5_run / "results/tables/cagi5_230_table1.csv")
-    assert set(table["model"]) == {"onehot/rep_cnn", "tiny_nt/rep_cnn"}
+    models = ["onehot", "tiny_nt", "tiny_mistral", "random_tiny_nt", "mistral_dna"]
+    assert set(table["model"]) == {f"{m}/rep_cnn" for m in models}  # every model of the task
     assert table[["HepG2", "K562", "F9", "LDLR", "PKLR", "SORT1"]].notna().all().all()
     effects = pd.read_parquet(
         cagi5_run

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,41 +63,11 @@ def test_rbp_model_is_trained_then_embedded(tmp_path):
             "results/supervised_models/rbp") in result.stdout
 
 
-@pytest.fixture(scope="module")
-def demo_config(tmp_path_factory) -> Path:
-    """The demo, plus a random_init control and, where ../shared is present, the real
-    pretrained Mistral-DNA checkpoint as an extra model."""
-    from conftest import SHARED
-
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    extra = {"random_tiny_nt": {"family": "random_init", "of": "tiny_nt", "seed": 7,
-                                "probe_layers": "last"}}
-    checkpoint = SHARED / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
-    if checkpoint.is_dir():
-        extra["mistral_dna"] = {"family": "causal_lm", "source": {"path": str(checkpoint)},
-                                "n_layers": 4, "batch_size": 128}
-    config["models"].update(extra)
-    for name, task in config["tasks"].items():  # the real checkpoint on one task is enough
-        task["models"] += [m for m in extra if m != "mistral_dna" or name == "motif_activity"]
-    path = tmp_path_factory.mktemp("config") / "demo_plus.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, demo_config):
-    workdir = tmp_path_factory.mktemp("demo")
-    result = snakemake("--cores", "2", "--configfile", str(demo_config),
-                       "--directory", str(workdir), "--show-failed-logs", "--quiet")
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
-
-
-def test_demo_table_has_every_configured_row(demo_run, demo_config):
+def test_demo_table_has_every_configured_row(workflow_run, workflow_config):
     from glmeval.config import load_config, probe_jobs
 
-    config = load_config(demo_config, REPO / "config" / "schema.yaml")
-    table = pd.read_csv(demo_run / "results" / "tables" / "probe_metrics.csv")
+    config = load_config(workflow_config, REPO / "config" / "schema.yaml")
+    table = pd.read_csv(workflow_run / "results" / "tables" / "probe_metrics.csv")
     got = set(zip(table["task"], table["model"], table["representation"], table["layer"],
                   table["probe"], table["seed"]))
     want = {(j.task, j.model, j.representation, j.layer, j.probe, j.seed) for j in probe_jobs(config)}
@@ -106,8 +75,8 @@ def test_demo_table_has_every_configured_row(demo_run, demo_config):
     assert table.groupby(["task", "model", "representation", "layer", "probe", "seed"]).size().eq(2).all()
 
 
-def test_demo_onehot_cnn_learns_the_planted_answer(demo_run):
-    table = pd.read_csv(demo_run / "results" / "tables" / "probe_metrics.csv")
+def test_demo_onehot_cnn_learns_the_planted_answer(workflow_run):
+    table = pd.read_csv(workflow_run / "results" / "tables" / "probe_metrics.csv")
     onehot = table[(table["model"] == "onehot") & table["probe"].str.startswith("rep_cnn")]
     cnn = onehot.set_index(["task", "metric"])["value"]
     assert cnn["motif_activity", "pearson"] > 0.5
@@ -116,23 +85,23 @@ def test_demo_onehot_cnn_learns_the_planted_answer(demo_run):
     assert composition.set_index("metric")["value"]["auroc"] < 0.6  # composition cannot see grammar
 
 
-def test_demo_outputs(demo_run, demo_config):
+def test_demo_outputs(workflow_run, workflow_config):
     for task in ("motif_activity", "motif_grammar"):
         for ext in ("png", "pdf"):
-            assert (demo_run / "results" / "figures" / f"{task}.{ext}").stat().st_size > 1000
-        meta = yaml.safe_load((demo_run / "results" / "embeddings" / "tiny_nt" / task / "test" / "meta.json").read_text())
+            assert (workflow_run / "results" / "figures" / f"{task}.{ext}").stat().st_size > 1000
+        meta = yaml.safe_load((workflow_run / "results" / "embeddings" / "tiny_nt" / task / "test" / "meta.json").read_text())
         assert meta["dtype"] == "float16" and meta["token_layers"] == [0, 1, 2]
         assert meta["snapshot"]["builder"] == "tiny_nt" and meta["random_init"] is None
         assert meta["settings"] == {"family": "masked_lm"}  # what changes the arrays
     # the random_init control shares tiny_nt's snapshot but not its weights
-    assert not (demo_run / "resources" / "models" / "random_tiny_nt").exists()
+    assert not (workflow_run / "resources" / "models" / "random_tiny_nt").exists()
     trained, random = (
-        np.load(demo_run / "results" / "embeddings" / m / "motif_activity" / "test" / "pooled.npy")
+        np.load(workflow_run / "results" / "embeddings" / m / "motif_activity" / "test" / "pooled.npy")
         for m in ("tiny_nt", "random_tiny_nt")
     )
     assert trained.shape == random.shape and not np.allclose(trained[:, -1], random[:, -1])
     # replicate summaries and comparisons with the one-hot baseline, one row per configuration
-    tables = demo_run / "results" / "tables"
+    tables = workflow_run / "results" / "tables"
     summary = pd.read_csv(tables / "probe_summary.csv")
     metrics = pd.read_csv(tables / "probe_metrics.csv")
     assert len(summary) == len(metrics) and (summary["ci_method"] == "test_rows").all()
@@ -144,8 +113,8 @@ def test_demo_outputs(demo_run, demo_config):
     composition = grammar[(grammar["model"] == "onehot") & (grammar["probe"] == "logistic")].iloc[0]
     assert composition["paired_diff"] < 0 and composition["paired_p"] < 0.01
     # nothing is left half-written and a rerun has nothing to do
-    assert not list(demo_run.rglob(".*.tmp-*"))
-    again = snakemake("-n", "--configfile", str(demo_config), "--directory", str(demo_run))
+    assert not list(workflow_run.rglob(".*.tmp-*"))
+    again = snakemake("-n", "--configfile", str(workflow_config), "--directory", str(workflow_run))
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
