@@ -37,14 +37,19 @@ def workflow_config(tmp_path_factory) -> Path:
 
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["models"]["random_tiny_nt"] = {
-        "family": "random_init", "of": "tiny_nt", "seed": 7, "probe_layers": "last"
+        "family": "random_init",
+        "of": "tiny_nt",
+        "seed": 7,
+        "probe_layers": "last",
     }
     for task in config["tasks"].values():
         task["models"].append("random_tiny_nt")
     checkpoint = SHARED / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
     if checkpoint.is_dir():
         config["models"]["mistral_dna"] = {
-            "family": "causal_lm", "source": {"path": str(checkpoint)}, "n_layers": 4,
+            "family": "causal_lm",
+            "source": {"path": str(checkpoint)},
+            "n_layers": 4,
             "batch_size": 128,
         }
         config["tasks"]["motif_activity"]["models"].append("mistral_dna")
@@ -79,9 +84,17 @@ def workflow_run(tmp_path_factory, workflow_config) -> Path:
 
     workdir = tmp_path_factory.mktemp("workflow")
     command = [
-        str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(REPO / "Snakefile"),
-        "--cores", "2", "--configfile", str(workflow_config), "--directory", str(workdir),
-        "--show-failed-logs", "--quiet",
+        str(Path(sys.executable).parent / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--cores",
+        "2",
+        "--configfile",
+        str(workflow_config),
+        "--directory",
+        str(workdir),
+        "--show-failed-logs",
+        "--quiet",
     ]
     result = subprocess.run(
         command, check=False, cwd=REPO, capture_output=True, text=True, timeout=3600
@@ -159,28 +172,35 @@ def build_standins(root: Path) -> dict[str, Path]:
     return paths
 
 
-def save_standin(out, module_name, config_class, model_class, auto, settings, seed=0):
-    """Construct the stand-in for real (on the CPU, as under transformers 4), and write what a
-    hub repository holds: the code, config.json with its auto_map, model.safetensors."""
+def construct_standin(code: Path, config_class: str, model_class: str, settings: dict):
+    """The stand-in in file `code` built as under transformers 4: on the CPU (its buffers
+    computed), with transformers 4's config defaults and helpers."""
     import importlib.util
+
+    from glmeval.models import compat
+
+    compat.install_legacy_symbols()  # the NT v2 stand-in imports what transformers 5 removed
+    spec = importlib.util.spec_from_file_location(code.stem, code)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = getattr(module, config_class)(**settings)
+    compat.legacy_config(config)
+    return getattr(module, model_class)(config)
+
+
+def save_standin(out, module_name, config_class, model_class, auto, settings, seed=0):
+    """Construct the stand-in, and write what a hub repository holds: the code, config.json
+    with its auto_map, model.safetensors."""
     import json
     import shutil
 
     import torch
     from safetensors.torch import save_file
 
-    from glmeval.models import compat
-
     out.mkdir(parents=True)
     shutil.copy(STANDINS / f"{module_name}.py", out)
-    compat.install_legacy_symbols()  # the NT v2 stand-in imports what transformers 5 removed
-    spec = importlib.util.spec_from_file_location(module_name, STANDINS / f"{module_name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = getattr(module, config_class)(**settings)
-    compat.legacy_config(config)
     torch.manual_seed(seed)
-    model = getattr(module, model_class)(config)
+    model = construct_standin(STANDINS / f"{module_name}.py", config_class, model_class, settings)
     with torch.no_grad():  # non-trivial values everywhere, layer norms too
         for param in model.parameters():
             param.add_(torch.randn_like(param) * 0.05)

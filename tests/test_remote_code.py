@@ -3,7 +3,6 @@ under transformers 5 exactly as the upstream code does: the same numbers as the 
 forward when built the transformers-4 way, the buffer guard, context limits from the model,
 the alphabet (N, lowercase), HyenaDNA's leading token, and errors that name the cause."""
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -12,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import save_standin
+from conftest import construct_standin, save_standin
 from safetensors.torch import load_file
 
 from glmeval.models import ModelError, TokenizationError, compat, load_embedder
@@ -30,19 +29,14 @@ def load(standins, name, path=None, **settings):
 
 
 def own_model(path, name):
-    """The checkpoint built the transformers-4 way: constructed on the CPU (its buffers
-    computed, config defaults present), weights from the file."""
-    compat.install_legacy_symbols()
-    spec = importlib.util.spec_from_file_location(MODULES[name], path / f"{MODULES[name]}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The checkpoint built the transformers-4 way (conftest.construct_standin), weights from
+    its file."""
     record = json.loads((path / "config.json").read_text())
     auto_map = record["auto_map"]
     config_class = auto_map["AutoConfig"].split(".")[1]
     model_class = next(v for k, v in auto_map.items() if k.startswith("AutoModelFor"))
-    config = getattr(module, config_class)(**record)
-    compat.legacy_config(config)
-    model = getattr(module, model_class.split(".")[1])(config).eval()
+    code = path / f"{MODULES[name]}.py"
+    model = construct_standin(code, config_class, model_class.split(".")[1], record).eval()
     model.load_state_dict(load_file(path / "model.safetensors"), strict=True)
     return model
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import torch
 import transformers
 from torch import nn
+from transformers.pytorch_utils import apply_chunking_to_forward, prune_linear_layer
 
 from glmeval.models.families import ModelError
 
@@ -103,10 +104,6 @@ class Legacy:
     used_by: str  # the code that needs it (and the test that proves it)
 
 
-def _pytorch_utils(name):
-    return getattr(transformers.pytorch_utils, name)
-
-
 LEGACY_SYMBOLS = [
     Legacy(
         "transformers.modeling_utils",
@@ -123,13 +120,13 @@ LEGACY_SYMBOLS = [
     Legacy(
         "transformers.modeling_utils",
         "prune_linear_layer",
-        lambda *a, **k: _pytorch_utils("prune_linear_layer")(*a, **k),
+        prune_linear_layer,
         "NT v2 modeling_esm.py (import; moved to transformers.pytorch_utils)",
     ),
     Legacy(
         "transformers.modeling_utils",
         "apply_chunking_to_forward",
-        lambda *a, **k: _pytorch_utils("apply_chunking_to_forward")(*a, **k),
+        apply_chunking_to_forward,
         "BERT-style remote code, GENA-LM (import; moved to transformers.pytorch_utils)",
     ),
     Legacy(
@@ -258,7 +255,7 @@ def restore_buffers(model: nn.Module, name: str, family: str) -> list[str]:
     for path, tensor, owner, attr in _derived_tensors(model):
         values = [_tensor_at(f, path) for f in fresh]
         if any(v is None or v.shape != tensor.shape or v.device.type == "meta" for v in values):
-            if tensor.device.type == "meta" or _is_buffer(owner, attr):
+            if tensor.device.type == "meta" or attr in owner._buffers:
                 raise ModelError(
                     f"model {name!r} (family {family}): its buffer {path!r} is left uninitialised "
                     "by transformers 5 and a fresh construction of the model does not build it "
@@ -302,10 +299,6 @@ def _tensor_at(model: nn.Module, path: str):
     return value if isinstance(value, torch.Tensor) else None
 
 
-def _is_buffer(module: nn.Module, attr: str) -> bool:
-    return attr in module._buffers
-
-
 def _set_tensor(module: nn.Module, attr: str, value: torch.Tensor) -> None:
     if attr in module._buffers:
         module._buffers[attr] = value
@@ -321,7 +314,7 @@ def explain(name: str, family: str, err: Exception, doing: str) -> ModelError:
     at = f" at {where}" if where else ""
     message = str(err).splitlines()[0][:300] if str(err) else ""
     if isinstance(err, ImportError) and "requires the following packages" in message:
-        missing = message.split(":", 1)[1].split(".")[0].strip()
+        missing = message.split(":", 1)[1].split(".")[0].strip().replace(",", "")
         return ModelError(
             f"model {name!r} (family {family}): its code needs the Python package(s) {missing}, "
             f"which are not installed. Fix: pip install {missing}"

@@ -84,7 +84,7 @@ class TransformersEmbedder:
             if "".join(tokens).upper() == texts[index].upper():
                 n_bases[~special] = [len(t) for t in tokens]
             else:  # unknown tokens, or a tokenizer that alters bases
-                n_bases[~special] = self._spans(index, texts[index], tokens, ids[~special])
+                n_bases[~special] = self._spans(index, texts[index], tokens, ids, special)
             if self._prepend is not None:
                 ids, special = np.r_[self._prepend, ids], np.r_[True, special]
                 n_bases = np.r_[0, n_bases].astype(np.int32)
@@ -98,16 +98,17 @@ class TransformersEmbedder:
             encoded.append(Encoded(ids, special, n_bases))
         return encoded
 
-    def _spans(self, index: int, text: str, tokens: list[str], ids: np.ndarray) -> list[int]:
-        """Bases per content token from the tokenizer's character offsets, provided they tile
-        the sequence and every known token spells its bases."""
+    def _spans(self, index, text, tokens, ids, special) -> list[int]:
+        """Bases per content token (`tokens`, the non-`special` of `ids`) from the tokenizer's
+        character offsets, provided they tile the sequence and every known token spells its
+        bases."""
         if not self.tokenizer.is_fast:
             self._not_spelled(index, "".join(tokens))
         offsets = self.tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
-        spans = np.asarray(offsets, dtype=np.int64)
-        spans = spans[~np.isin(self.tokenizer(text)["input_ids"], self._special)]
+        spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[~special]
+        ids = ids[~special]
         starts, ends = spans[:, 0], spans[:, 1]
-        tiled = len(spans) == len(ids) and len(spans) > 0 and starts[0] == 0
+        tiled = len(spans) > 0 and starts[0] == 0
         tiled = tiled and ends[-1] == len(text) and (starts[1:] == ends[:-1]).all()
         tiled = tiled and (ends > starts).all()
         spelled = tiled and all(
