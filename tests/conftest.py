@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,14 +28,22 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+#: A download the shared workflow run finds staged (its URL is never fetched): stand-in GPN and
+#: Sei checkpoints, models whose `source` is a path inside a download, as the paper's are.
+STAGED_DOWNLOAD = "standin_models"
+
+
 @pytest.fixture(scope="session")
-def workflow_config(tmp_path_factory) -> Path:
+def workflow_config(tmp_path_factory, standins) -> Path:
     """The demo, plus a random_init control and, where ../shared is present, the real
     pretrained Mistral-DNA checkpoint on one task and Task 3 on the real CAGI5 variants:
-    zero-shot scores of every variant of the 15 elements, and the activity probes transferred
-    to 230-nt windows of LDLR, SORT1, F9 and PKLR. One workflow run serves every test of it."""
+    zero-shot scores of every variant of the 15 elements, the activity probes transferred
+    to 230-nt windows of LDLR, SORT1, F9 and PKLR, and the families the paper adds (GPN and Sei
+    from a download, HyenaDNA as the paper ran it) each at its own window. One workflow run
+    serves every test of it; `<config dir>/downloads/` holds what it finds staged."""
     import yaml
 
+    root = tmp_path_factory.mktemp("config")
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["models"]["random_tiny_nt"] = {
         "family": "random_init",
@@ -70,10 +79,64 @@ def workflow_config(tmp_path_factory) -> Path:
                     {"task": "motif_activity", "probes": ["rep_cnn"], "elements": elements}
                 ],
             },
+            "cagi5_windows": {  # each model at its own window, as Table 1 was made
+                "cagi5": cagi5,
+                "length": 230,
+                "elements": ["LDLR", "F9"],
+                "zeroshot": {
+                    "models": ["gpn_download", "hyenadna", "tiny_nt"],
+                    "windows": {"gpn_download": 128, "hyenadna": 64},
+                },
+            },
+            "sei_variants": _sei_variants(root),  # Sei costs ~1 s per sequence on 2 cores
         }
-    path = tmp_path_factory.mktemp("config") / "workflow.yaml"
+        config["downloads"] = {STAGED_DOWNLOAD: {"url": "https://example.invalid/models.zip"}}
+        config["models"] |= {
+            "gpn_download": {
+                "family": "gpn",
+                "source": {"download": STAGED_DOWNLOAD, "path": "checkpoints/gpn"},
+                "n_layers": 2,
+            },
+            "sei": {"family": "sei", "source": {"download": STAGED_DOWNLOAD, "path": "sei"}},
+            "hyenadna": {
+                "family": "hyenadna",
+                "source": {"path": str(standins["hyenadna"])},
+                "n_layers": 2,
+                "prepend_cls": True,
+                "max_tokens": 1000,
+            },
+        }
+        _stage_download(root / "downloads" / STAGED_DOWNLOAD)
+    path = root / "workflow.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def _stage_download(out: Path) -> None:
+    from glmeval.models.build import build_tiny_gpn
+    from glmeval.models.sei import save_random_sei
+
+    build_tiny_gpn(out / "checkpoints" / "gpn", n_layers=2)
+    save_random_sei(out / "sei", n_targets=8)
+
+
+def _sei_variants(root: Path) -> dict:
+    """Four SNVs on a random 600-bp chromosome, in 200-bp windows: Sei's zero-shot scores."""
+    import numpy as np
+
+    chrom = "".join(np.random.default_rng(3).choice(list("ACGT"), 600))
+    (root / "genome.fa").write_text(f">chr1\n{chrom}\n")
+    rows = [
+        f"chr1\t{p}\t{chrom[p - 1]}\t{'A' if chrom[p - 1] != 'A' else 'C'}"
+        for p in (150, 250, 300, 420)
+    ]
+    (root / "sei_variants.tsv").write_text("chrom\tpos\tref\talt\n" + "\n".join(rows) + "\n")
+    return {
+        "table": str(root / "sei_variants.tsv"),
+        "genome": str(root / "genome.fa"),
+        "length": 200,
+        "zeroshot": {"models": ["sei"]},
+    }
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +146,9 @@ def workflow_run(tmp_path_factory, workflow_config) -> Path:
     import sys
 
     workdir = tmp_path_factory.mktemp("workflow")
+    staged = workflow_config.parent / "downloads"
+    if staged.is_dir():
+        shutil.copytree(staged, workdir / "resources" / "downloads")
     command = [
         str(Path(sys.executable).parent / "snakemake"),
         "--snakefile",
@@ -95,6 +161,8 @@ def workflow_run(tmp_path_factory, workflow_config) -> Path:
         str(workdir),
         "--show-failed-logs",
         "--quiet",
+        "all",
+        "zeroshot",
     ]
     result = subprocess.run(
         command, check=False, cwd=REPO, capture_output=True, text=True, timeout=3600
@@ -192,7 +260,6 @@ def save_standin(out, module_name, config_class, model_class, auto, settings, se
     """Construct the stand-in, and write what a hub repository holds: the code, config.json
     with its auto_map, model.safetensors."""
     import json
-    import shutil
 
     import torch
     from safetensors.torch import save_file
@@ -219,7 +286,6 @@ def save_standin(out, module_name, config_class, model_class, auto, settings, se
 
 def _remote_tokenizer(out, tokenizer_config):
     import json
-    import shutil
 
     shutil.copy(STANDINS / "tokenization_hyena.py", out)
     (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))

@@ -141,7 +141,8 @@ def test_task_seeds_fractions_layers_and_baseline(demo):
     half = next(j for j in jobs if j.train_fraction == 0.5)
     assert "/frac0.5/seed" in half.metrics_path and half.predictions_path.endswith(".parquet")
     assert baselines(config, probe_jobs(config))["motif_activity"] == {
-        "model": "onehot", "probe": "rep_cnn", "representation": "tokens", "layer": 0, "width": 0.25
+        "model": "onehot", "probe": "rep_cnn", "representation": "tokens", "layer": 0, "width": 0.25,
+        "test": "mannwhitney", "alternative": "two-sided",
     }
     # without a baseline: the first one-hot model's first token-level probe
     assert baselines(config, probe_jobs(config))["motif_grammar"]["probe"] == "rep_cnn_binary"
@@ -179,3 +180,61 @@ def test_paper_config_replicates_and_fractions():
     assert chip_nt == {10, 32}
     assert len({j.layer for j in jobs if j.task == "lentimpra_k562" and j.probe == "nt_rep_cnn"}) == 33
     assert baselines(config, probe_jobs(config))["lentimpra_hepg2"]["probe"] == "onehot_cnn"
+
+
+def test_inputs_a_model_cannot_take_stop_at_config_time(demo):
+    demo["models"]["hyena"] = {
+        "family": "hyenadna", "source": {"path": "h"}, "n_layers": 2, "max_tokens": 100
+    }
+    demo["models"]["sei"] = {"family": "sei", "source": {"path": "s"}}
+    demo["tasks"]["motif_activity"]["models"].append("hyena")  # 230-base sequences
+    demo["variants"] = {"v": {"table": "v.tsv", "genome": "g.fa", "length": 200, "zeroshot": {
+        "models": ["hyena", "sei", "tiny_nt"], "scores": ["cosine", "llr"],
+        "windows": {"sei": 8192, "tiny_nt": 64},
+    }}}
+    message = _error(copy.deepcopy(demo))
+    assert (
+        "tasks.motif_activity: its 230-base sequences are longer than model 'hyena' takes "
+        "(100 bases); drop the model from it, or set models.hyena.long_sequences: window"
+    ) in message
+    assert (
+        "variants.v.zeroshot: the 200-base windows are longer than model 'hyena' takes (100 "
+        "bases); give it a shorter window (zeroshot.windows.hyena)"
+    ) in message
+    assert "the 8192-base windows are longer than model 'sei' takes (4096 bases)" in message
+    assert (
+        "variants.v.zeroshot.scores: llr (|LLR|) needs a language model head, and model 'sei' "
+        "(sei) has none"
+    ) in message
+    assert "'tiny_nt'" not in message  # its context is known only from its checkpoint
+    # windowing on, a window it takes, distances only: valid
+    demo["models"]["hyena"] |= {"long_sequences": "window", "window_bases": 90}
+    demo["variants"]["v"]["zeroshot"] |= {"scores": ["cosine"], "windows": {"sei": 4096}}
+    validate_config(demo, SCHEMA)
+    demo["variants"]["v"]["zeroshot"]["windows"]["onehot"] = 64
+    assert "zeroshot.windows: 'onehot' is not one of zeroshot.models" in _error(demo)
+
+
+def test_probe_model_overrides_are_checked_and_applied(demo):
+    from glmeval.config import probe_settings
+
+    demo["probes"]["rep_cnn"]["model_overrides"] = {"tiny_nt": {"width": 1.0, "lr": 0.01}}
+    config = validate_config(copy.deepcopy(demo), SCHEMA)
+    assert probe_settings(config, "rep_cnn", "tiny_nt") | {"width": 0.25, "lr": 0.001} == (
+        probe_settings(config, "rep_cnn", "onehot")
+    )
+    assert probe_settings(config, "rep_cnn", "tiny_nt")["width"] == 1.0
+    demo["probes"]["rep_cnn"]["model_overrides"] = {"tiny_nt": {"widht": 1}, "nope": {}}
+    message = _error(copy.deepcopy(demo))
+    assert "probes.rep_cnn.model_overrides.tiny_nt: unknown key(s) ['widht']" in message
+    demo["probes"]["rep_cnn"]["model_overrides"] = {"nope": {}}
+    assert "probes.rep_cnn.model_overrides: 'nope' is not defined" in _error(demo)
+
+
+def test_a_probe_restricted_to_the_last_layer(demo):
+    demo["probes"]["rep_cnn"]["layers"] = "last"
+    demo["probes"]["ridge"]["layers"] = [1]
+    jobs = probe_jobs(validate_config(demo, SCHEMA), "motif_activity")
+    assert {j.layer for j in jobs if j.model == "tiny_nt" and j.probe == "rep_cnn"} == {2}
+    assert {j.layer for j in jobs if j.model == "tiny_nt" and j.probe == "ridge"} == {1}
+    assert not [j for j in jobs if j.model == "onehot" and j.probe == "ridge"]

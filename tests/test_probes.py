@@ -247,6 +247,27 @@ def test_train_fraction_subsamples_train_and_valid(onehot_task, tmp_path):
     assert (table["n_test"] == 60).all()
 
 
+def test_fraction_sampling_shared_or_per_seed_and_its_splits(onehot_task, tmp_path):
+    root, dirs = onehot_task
+    ridge = {**PROBE_DEFAULTS, "type": "ridge", "fit_on": "train_valid"}  # sees train and valid
+
+    def predictions(seed, **fractions):
+        out = tmp_path / f"{seed}-{sorted(fractions.items())}"
+        run_probe(root / "data", dirs, ridge, "mean", 0, seed, out,
+                  {"task": "toy", "model": "onehot", "probe": "ridge"}, train_fraction=0.5,
+                  **fractions)
+        return pd.read_parquet(out / "predictions.parquet")["activity_pred"].to_numpy()
+
+    # per_seed (default): each replicate its own rows; shared: one draw for every replicate
+    assert not np.allclose(predictions(1), predictions(2))
+    np.testing.assert_array_equal(
+        predictions(1, fraction_sampling="shared"), predictions(2, fraction_sampling="shared")
+    )
+    # the validation split kept whole (the paper's Task 5) changes what ridge is fit on
+    train_only = predictions(1, fraction_sampling="shared", fraction_splits=("train",))
+    assert not np.allclose(train_only, predictions(1, fraction_sampling="shared"))
+
+
 def test_chip_cnn_recovers_a_planted_motif(tmp_path):
     rng = np.random.default_rng(1)
     splits = {}  # 600 training rows were too few: AUROC 0.82-0.86 over seeds on some CPUs

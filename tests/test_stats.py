@@ -105,8 +105,11 @@ def test_paired_bootstrap_detects_better_predictor_and_ties():
     bad = [y + rng.normal(scale=2.0, size=300) for _ in range(3)]
     out = paired_bootstrap("pearson", y, good, bad, n_boot=500, seed=0)
     assert out["diff"] > 0 and out["p"] < 0.01 and out["ci_low"] > 0
+    assert out["p_greater"] == pytest.approx(out["p"] / 2) and out["p_less"] == 1.0
     same = paired_bootstrap("pearson", y, good, good, n_boot=200, seed=0)
-    assert same == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p": 1.0}
+    assert same == {
+        "diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p": 1.0, "p_greater": 1.0, "p_less": 1.0
+    }
     reverse = paired_bootstrap("pearson", y, bad, good, n_boot=500, seed=0)
     assert reverse["diff"] == pytest.approx(-out["diff"]) and reverse["p"] < 0.01
 
@@ -304,6 +307,23 @@ def test_compare_rows_against_baseline():
     assert mpra.paired_seeds == 1 and np.isfinite(mpra.paired_p)
     assert np.isnan(mpra.mannwhitney_p)  # one replicate per side
     assert len(calls) == len({tuple(c.items()) for c in calls})  # each run loaded once
+
+
+def test_compare_p_value_is_the_tasks_own_test():
+    metrics, load, _ = _fixture()
+    out = compare(metrics, BASELINES, load, n_boot=200, seed=0).set_index(["task", "target"])
+    assert (out.test == "mannwhitney").all() and (out.alternative == "two-sided").all()
+    np.testing.assert_allclose(out.p_value, out.mannwhitney_p, equal_nan=True)
+    # the paper's Task 5 test: the reference (here onehot) greater than each configuration
+    less = {task: {**spec, "alternative": "less"} for task, spec in BASELINES.items()}
+    out = compare(metrics, less, load, n_boot=200, seed=0).set_index(["task", "target"])
+    np.testing.assert_allclose(out.loc["spl", "p_value"], 1.0)  # gpn is far better: no evidence
+    paired = {task: {**spec, "test": "paired_bootstrap", "alternative": "greater"}
+              for task, spec in BASELINES.items()}
+    out = compare(metrics, paired, load, n_boot=200, seed=0).set_index(["task", "target"])
+    row = out.loc[("spl", "_mean")]
+    assert row.p_value == pytest.approx(1 / 201) and row.paired_p == pytest.approx(2 / 201)
+    assert np.isnan(out.loc[("spl", "t1"), "p_value"])  # per-target rows have no paired test
 
 
 def test_compare_aligns_ids_and_rejects_mismatch():

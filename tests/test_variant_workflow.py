@@ -60,11 +60,13 @@ def test_table1_has_every_element_and_cell_type(cagi5_run):
         "training",
         "dataset",
         "model",
+        "window",
         "score",
         "HepG2",
         "K562",
         *ELEMENTS,
     ]
+    assert set(table["window"]) == {"element"}  # each variant scored on its whole element
     assert len(table) == 4 * 4 + 2  # 4 distances × 4 models, |llr| of the 2 with an LM head
     scores = table.set_index(["model", "score"])
     # one-hot distances of an SNV are the same for every variant of an element: no correlation
@@ -104,3 +106,38 @@ def test_transfer_effects_and_exclusions_are_reported(cagi5_run):
     )
     assert len(effects) == meta["n"]
     np.testing.assert_allclose(effects["effect_pred"], effects["pred_alt"] - effects["pred_ref"])
+
+
+def test_each_model_scores_at_its_own_window(cagi5_run):
+    """Table 1 as the paper made it: each model's variants cut at its own window (zeroshot.
+    windows), from the same elements; the dataset's length for the others."""
+    root = cagi5_run / "resources/variants/cagi5_windows"
+    for model, sub, length in (("gpn_download", "L128/", 128), ("hyenadna", "L64/", 64),
+                               ("tiny_nt", "", 230)):
+        variants = pd.read_parquet(root / sub / "variants.parquet")
+        assert (variants["ref_sequence"].str.len() == length).all()
+        assert (variants["variant_index"] == length // 2 - 1).all()
+        scores = pd.read_parquet(cagi5_run / f"results/zeroshot/cagi5_windows/{model}.parquet")
+        assert scores["id"].tolist() == variants["id"].tolist(), model
+        assert scores[["cosine", "l2", "llr"]].notna().all().all()  # GPN's |LLR| too
+    # a shorter window fits more variants inside the elements
+    counts = [len(pd.read_parquet(root / s / "variants.parquet")) for s in ("", "L128/", "L64/")]
+    assert counts[0] < counts[1] < counts[2]
+    table = pd.read_csv(cagi5_run / "results/tables/cagi5_windows_table1.csv")
+    windows = table.drop_duplicates("model").set_index("model")["window"].astype(str)
+    assert windows.to_dict() == {"gpn_download": "128", "hyenadna": "64", "tiny_nt": "230"}
+    long = pd.read_csv(cagi5_run / "results/tables/cagi5_windows_correlations.csv")
+    gpn = long[(long.model == "gpn_download") & (long.element == "LDLR")]
+    ldlr = pd.read_parquet(root / "L128/variants.parquet").query("element == 'LDLR'")
+    assert (gpn["n"] == len(ldlr)).all()  # correlated over the model's own variants
+
+
+def test_models_from_a_download_score_variants(cagi5_run):
+    """Sei and GPN as the paper configures them: a checkpoint directory inside a download."""
+    downloads = cagi5_run / "resources/downloads/standin_models"
+    assert (downloads / "sei" / "sei.pth").is_file()
+    scores = pd.read_parquet(cagi5_run / "results/zeroshot/sei_variants/sei.parquet")
+    assert scores["POS"].tolist() == [150, 250, 300, 420]  # keyed by the input table
+    assert len(scores) == 4 and "llr" not in scores  # Sei has no LM head: distances only
+    assert scores[["cosine", "dot", "l1", "l2"]].notna().all().all()
+    assert (scores["l2"] > 0).all() and (scores["cosine"] < 1).all()

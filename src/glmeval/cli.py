@@ -4,10 +4,61 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 
-from glmeval.config import ConfigError, load_config, probe_jobs
+from glmeval.config import ConfigError, load_config, probe_jobs, transfer_jobs, variant_window
+
+
+def run_matrix(config: dict):
+    """Probe runs per task × model × probe (a table with columns task, model, probe, runs)."""
+    import pandas as pd
+
+    jobs = pd.DataFrame([(j.task, j.model, j.probe) for j in probe_jobs(config)])
+    jobs.columns = ["task", "model", "probe"]
+    return jobs.value_counts().rename("runs").reset_index()
+
+
+def zeroshot_matrix(config: dict):
+    """Zero-shot scoring per variants dataset × model: its window and scores."""
+    import pandas as pd
+
+    rows = []
+    for name, variants in config.get("variants", {}).items():
+        zeroshot = variants.get("zeroshot", {})
+        for model in zeroshot.get("models", []):
+            window = variant_window(config, name, model) or variants.get("length", "element")
+            scores = zeroshot.get("scores", "auto")
+            scores = scores if scores == "auto" else ", ".join(scores)
+            rows.append({"variants": name, "model": model, "window": window, "scores": scores})
+    return pd.DataFrame(rows, columns=["variants", "model", "window", "scores"])
+
+
+def print_matrix(config: dict) -> None:
+    """The configuration's runs as tables a reader can hold against the paper's figures: one
+    block of model × probe run counts per group of tasks that ask for the same, then zero-shot
+    windows and the transferred probes."""
+    matrix = run_matrix(config)
+    blocks: dict[str, list[str]] = {}
+    for task, runs in matrix.groupby("task", sort=False):
+        table = runs.pivot(index="model", columns="probe", values="runs")
+        models = [m for m in config["tasks"][task]["models"] if m in table.index]
+        probes = [p for p in config["tasks"][task]["probes"] if p in table.columns]
+        text = table.loc[models, probes].fillna(0).astype(int).replace(0, "").to_string()
+        blocks.setdefault(text, []).append(task)
+    for text, tasks in blocks.items():
+        head = ", ".join(tasks) if len(tasks) < 4 else f"{tasks[0]} ... {tasks[-1]}"
+        print(f"\nprobe runs per task: {head} ({len(tasks)} task{'s' * (len(tasks) > 1)})")
+        print(text)
+    zeroshot = zeroshot_matrix(config)
+    if len(zeroshot):
+        print("\nzero-shot scores")
+        print(zeroshot.to_string(index=False))
+    transfer = transfer_jobs(config, probe_jobs(config))
+    for name in sorted({t.variants for t in transfer}):
+        runs = sorted(
+            {(t.job.task, t.job.model, t.job.probe) for t in transfer if t.variants == name}
+        )
+        print(f"\ntransfer to {name}: " + ", ".join(f"{t}/{m}/{p}" for t, m, p in runs))
 
 
 def check(config_path: str, schema_path: str | None) -> int:
@@ -20,9 +71,10 @@ def check(config_path: str, schema_path: str | None) -> int:
         return 1
     jobs = probe_jobs(config)
     print(f"{config_path}: valid")
-    print(f"  tasks: {len(config['tasks'])}, models: {len(config['models'])}, probe jobs: {len(jobs)}")
-    for (task, model), n in sorted(Counter((j.task, j.model) for j in jobs).items()):
-        print(f"  {task} × {model}: {n} probe jobs")
+    print(
+        f"  tasks: {len(config['tasks'])}, models: {len(config['models'])}, probe jobs: {len(jobs)}"
+    )
+    print_matrix(config)
     return 0
 
 

@@ -23,6 +23,17 @@ SOURCE_KINDS = {
 }
 
 
+#: The sequence length (bases, per sequence) of each archive dataset and of splicing's halves.
+SOURCE_LENGTHS = {
+    "lentimpra": 230,
+    "chip": 200,
+    "eclip": 200,
+    "eclip_multitask": 1000,
+    "insert_seq": 173,
+    "splicing": 400,
+}
+
+
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and what is allowed."""
 
@@ -125,8 +136,9 @@ def reference_errors(config: dict) -> list[str]:
         if baseline and (
             baseline["model"] not in task["models"] or baseline["probe"] not in task["probes"]
         ):
+            chosen = {key: baseline[key] for key in ("model", "probe")}
             errors.append(
-                f"tasks.{task_name}.baseline: {baseline} must name one of the task's models "
+                f"tasks.{task_name}.baseline: {chosen} must name one of the task's models "
                 f"{task['models']} and probes {task['probes']}"
             )
         is_table = {"table", "files", "fasta"} & set(task["source"])
@@ -144,12 +156,13 @@ def reference_errors(config: dict) -> list[str]:
     for variants_name, variants in config.get("variants", {}).items():
         errors += _variants_errors(variants_name, variants, config)
     for probe_name, probe in probes.items():
-        for name in probe.get("models", []):
-            if name not in models:
-                errors.append(
-                    f"probes.{probe_name}.models: {name!r} is not defined; "
-                    f"defined models: {sorted(models)}"
-                )
+        for key in ("models", "model_overrides"):
+            for name in probe.get(key, []):
+                if name not in models:
+                    errors.append(
+                        f"probes.{probe_name}.{key}: {name!r} is not defined; "
+                        f"defined models: {sorted(models)}"
+                    )
     for model_name, model in models.items():
         if model["family"] == RANDOM_INIT:
             base = models.get(model["of"])
@@ -160,6 +173,75 @@ def reference_errors(config: dict) -> list[str]:
                 )
                 continue
         errors += _model_errors(model_name, model_settings(config, model_name), config["tasks"])
+    if not errors:
+        errors += _context_errors(config)
+    return errors
+
+
+def sequence_length(task: dict) -> int | None:
+    """The length of a task's sequences where the configuration fixes it (synthetic tasks, the
+    paper's datasets); None for a user's table."""
+    source = task["source"]
+    if "synthetic" in source:
+        return source.get("length")
+    dataset = source.get("archive", "splicing" if "splicing" in source else None)
+    return SOURCE_LENGTHS.get(dataset)
+
+
+def context_bases(model: dict) -> int | None:
+    """The most bases a model takes in one input without windowing, where the configuration
+    says: Sei's 4,096, the RBP model's input length, and `max_tokens` tokens of a family whose
+    tokens hold a known number of bases at most (per-base families; NT v2's 6-mers). None where
+    only the checkpoint knows (checked when it is loaded)."""
+    family = FAMILIES[model["family"]]
+    if family.name == "sei":
+        from glmeval.models.sei import SEQUENCE_LENGTH
+
+        return SEQUENCE_LENGTH
+    if family.name == "rbp":
+        return model.get("source", {}).get("train", {}).get("input_length")
+    if model.get("long_sequences") == "window" or family.bases_per_token is None:
+        return None
+    return model["max_tokens"] * family.bases_per_token if "max_tokens" in model else None
+
+
+def _context_errors(config: dict) -> list[str]:
+    """Inputs longer than a model takes (with windowing off), and |LLR| asked of a model
+    without an LM head: caught here, before any job starts."""
+    errors = []
+    fix = (
+        "drop the model from it, or set models.{m}.long_sequences: window (language models) "
+        "with window_bases"
+    )
+    for task_name, task in config["tasks"].items():
+        length = sequence_length(task)
+        for name in task["models"] if length else []:
+            limit = context_bases(model_settings(config, name))
+            if limit is not None and length > limit:
+                errors.append(
+                    f"tasks.{task_name}: its {length}-base sequences are longer than model "
+                    f"{name!r} takes ({limit} bases); " + fix.format(m=name)
+                )
+    for variants_name, variants in config.get("variants", {}).items():
+        zeroshot = variants.get("zeroshot", {})
+        for name in zeroshot.get("models", []):
+            settings = model_settings(config, name)
+            length = zeroshot.get("windows", {}).get(name, variants.get("length"))
+            limit = context_bases(settings)
+            where = f"variants.{variants_name}.zeroshot"
+            if length and limit is not None and length > limit:
+                errors.append(
+                    f"{where}: the {length}-base windows are longer than model {name!r} takes "
+                    f"({limit} bases); give it a shorter window (zeroshot.windows.{name}), or "
+                    + fix.format(m=name).removeprefix("drop the model from it, or ")
+                )
+            scores = zeroshot.get("scores", "auto")
+            if "llr" in scores and FAMILIES[settings["family"]].head is None:
+                errors.append(
+                    f"{where}.scores: llr (|LLR|) needs a language model head, and model "
+                    f"{name!r} ({settings['family']}) has none; score it with distances "
+                    "(cosine, dot, l1, l2) or scores: auto"
+                )
     return errors
 
 
@@ -168,6 +250,13 @@ def _variants_errors(name: str, variants: dict, config: dict) -> list[str]:
     where = f"variants.{name}"
     if variants.get("context") == "genome" and not {"length", "genome"} <= set(variants):
         errors.append(f"{where}: context: genome needs length and genome")
+    zeroshot = variants.get("zeroshot", {})
+    for model in zeroshot.get("windows", {}):
+        if model not in zeroshot["models"]:
+            errors.append(
+                f"{where}.zeroshot.windows: {model!r} is not one of zeroshot.models "
+                f"{zeroshot['models']}"
+            )
     for model in variants.get("zeroshot", {}).get("models", []):
         if model not in config["models"]:
             errors.append(
@@ -334,10 +423,46 @@ def model_settings(config: dict, name: str) -> dict:
     return model
 
 
+def variant_window(config: dict, variants: str, model: str) -> int | None:
+    """The window length of `model`'s zero-shot scores of `variants` when it has its own
+    (`zeroshot.windows`); None: the dataset's own windows."""
+    entry = config["variants"][variants]
+    window = entry.get("zeroshot", {}).get("windows", {}).get(model)
+    return None if window in (None, entry.get("length")) else window
+
+
+def variants_path(variants: str, window: int | None = None) -> str:
+    """The prepared variants table: the dataset's own windows, or those of another length."""
+    sub = "" if window is None else f"L{window}/"
+    return f"resources/variants/{variants}/{sub}variants.parquet"
+
+
+def probe_settings(config: dict, probe: str, model: str) -> dict:
+    """Probe `probe`'s settings for `model`: its own, with that model's `model_overrides`."""
+    settings = dict(config["probes"][probe])
+    overrides = settings.pop("model_overrides", {})
+    return {**settings, **overrides.get(model, {})}
+
+
+def _override_errors(config: dict, schema: dict) -> list[str]:
+    """Each probe's settings with a model's overrides applied must be a valid probe."""
+    errors = []
+    for name, probe in config.get("probes", {}).items():
+        for model in probe.get("model_overrides", {}) if isinstance(probe, dict) else []:
+            merged = {"probes": {name: probe_settings(config, name, model)}}
+            for line in schema_errors(merged, schema):
+                if line.startswith(f"probes.{name}"):
+                    where = f"probes.{name}.model_overrides.{model}"
+                    errors.append(where + line.removeprefix(f"probes.{name}"))
+    return errors
+
+
 def validate_config(config: dict, schema_path: str | Path) -> dict:
     """Validate `config` (filling schema defaults in place); raise ConfigError listing all faults."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = schema_errors(config, schema)
+    if not errors:
+        errors = _override_errors(config, schema)
     if not errors:
         from snakemake.utils import validate  # fills the schema's defaults into config
 
@@ -424,6 +549,13 @@ def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
                         model_settings(config, model_name),
                         task_cfg.get("probe_layers", {}).get(model_name),
                     )
+                    only = config["probes"][probe_name].get("layers")
+                    if only is not None:
+                        layers = [
+                            layer
+                            for layer in layers
+                            if layer in (layers[-1:] if only == "last" else only)
+                        ]
                     for layer in layers:
                         if rep == "cls" and layer == 0:  # the same vector for every sequence
                             continue
@@ -470,6 +602,8 @@ def baselines(config: dict, jobs: list[ProbeJob]) -> dict[str, dict]:
                 "representation": job.representation,
                 "layer": job.layer,
                 "width": config["probes"][job.probe].get("width", 1.0),
+                "test": chosen.get("test", "mannwhitney"),
+                "alternative": chosen.get("alternative", "two-sided"),
             }
     return result
 

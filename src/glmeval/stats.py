@@ -68,6 +68,9 @@ COMPARE_COLUMNS = CONFIG + [
     "paired_ci_low",
     "paired_ci_high",
     "paired_p",
+    "test",
+    "alternative",
+    "p_value",
 ]
 _CHUNK_ELEMENTS = 100_000  # rows x resamples per chunk: arrays stay cache-sized
 
@@ -330,8 +333,9 @@ def paired_bootstrap(
     """Paired bootstrap of mean_seeds(metric(a)) - mean_seeds(metric(b)) over shared test rows.
 
     Each resample scores every prediction array of both sides on the same rows. Returns the
-    observed `diff`, its percentile CI and a two-sided p = min(1, 2 min(P(d* <= 0), P(d* >= 0)))
-    with (count + 1) / (n + 1), n the resamples with a finite difference."""
+    observed `diff`, its percentile CI, the one-sided p_greater = P(d* <= 0) (a greater than b)
+    and p_less = P(d* >= 0), each as (count + 1) / (n + 1) with n the resamples with a finite
+    difference, and the two-sided p = min(1, 2 min(p_greater, p_less))."""
     y = np.asarray(y, np.float64)
     a = [_as_arrays(y, p)[1] for p in preds_a]
     b = [_as_arrays(y, p)[1] for p in preds_b]
@@ -347,12 +351,19 @@ def paired_bootstrap(
     d = d[np.isfinite(d)]
     low, high = percentile_ci(d, level)
     if d.size == 0:
-        p = float("nan")
+        p = p_greater = p_less = float("nan")
     else:
-        p_le = (np.sum(d <= 0) + 1) / (d.size + 1)
-        p_ge = (np.sum(d >= 0) + 1) / (d.size + 1)
-        p = float(min(1.0, 2 * min(p_le, p_ge)))
-    return {"diff": observed, "ci_low": low, "ci_high": high, "p": p}
+        p_greater = float((np.sum(d <= 0) + 1) / (d.size + 1))
+        p_less = float((np.sum(d >= 0) + 1) / (d.size + 1))
+        p = min(1.0, 2 * min(p_greater, p_less))
+    return {
+        "diff": observed,
+        "ci_low": low,
+        "ci_high": high,
+        "p": p,
+        "p_greater": p_greater,
+        "p_less": p_less,
+    }
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> float:
@@ -515,7 +526,9 @@ def compare(
     """Every non-baseline configuration against its task's baseline at the same target, metric
     and train_fraction: Mann-Whitney over replicate values (two-sided and "greater") and a paired
     test-row bootstrap over the seeds both have. The paired test is skipped (NaN) for the
-    per-target rows of a task that has a "_mean" target."""
+    per-target rows of a task that has a "_mean" target. `p_value` is the task's own test
+    (baseline `test`: mannwhitney or paired_bootstrap) with its `alternative` (the
+    configuration two-sided / greater / less than the baseline)."""
     load = _PredictionCache(load_predictions)
     rows = []
     for task, table in metrics.groupby("task", sort=True):
@@ -549,8 +562,28 @@ def compare(
                 "mannwhitney_p_greater": mann_whitney(a, b, alternative="greater"),
                 "paired_seeds": len(shared),
             }
-            paired = {"diff": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+            paired = dict.fromkeys(
+                ("diff", "ci_low", "ci_high", "p", "p_greater", "p_less"), np.nan
+            )
             if shared and (not has_mean or config["target"] == MEAN_TARGET):
                 paired = _paired(config, base, shared, load, n_boot, seed)
-            rows.append({**row, **{f"paired_{k}": v for k, v in paired.items()}})
+            test, alternative = (
+                spec.get("test", "mannwhitney"),
+                spec.get("alternative", "two-sided"),
+            )
+            if test == "mannwhitney":
+                p_value = mann_whitney(a, b, alternative=alternative)
+            else:
+                p_value = paired[
+                    {"two-sided": "p", "greater": "p_greater", "less": "p_less"}[alternative]
+                ]
+            rows.append(
+                {
+                    **row,
+                    **{f"paired_{k}": paired[k] for k in ("diff", "ci_low", "ci_high", "p")},
+                    "test": test,
+                    "alternative": alternative,
+                    "p_value": p_value,
+                }
+            )
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)

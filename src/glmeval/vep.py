@@ -81,13 +81,13 @@ def _summary(metric: str, observed: float, boot: np.ndarray) -> dict:
 
 
 def table1(long: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """Table 1 shaped: one row per (training, dataset, model, score), the Pearson r of each cell
-    type then of each element as columns (the long table keeps Spearman and the CIs). Transfer
-    rows of several tasks (one per cell type) merge into one row per model and probe."""
+    """Table 1 shaped: one row per (training, dataset, model, window, score), the Pearson r of
+    each cell type then of each element as columns (the long table keeps Spearman and the CIs).
+    Transfer rows of several tasks (one per cell type) merge into one row per model and probe."""
     long = long.assign(
         training=long["training"].str.replace(r"^transfer: .*", "transfer", regex=True)
     )
-    keys = ["training", "dataset", "model", "score"]
+    keys = ["training", "dataset", "model", "window", "score"]
     wide = long.pivot(index=keys, columns="element", values="pearson")
     wide = wide.reindex(pd.MultiIndex.from_frame(long[keys].drop_duplicates()))
     cell_types = [g for g in groups if g in wide.columns]
@@ -102,15 +102,20 @@ def evaluate_variants(
     groups: Mapping[str, Sequence[str]],
     dataset: str,
     n_boot: int = 1000,
+    windows: Mapping[str, int | None] | None = None,
+    length: int | None = None,
 ) -> pd.DataFrame:
-    """The long table: one row per (training, model, score, element or cell type) with n,
-    Pearson and Spearman r and their CIs. `zero_shot`: model -> its score table; `transfer`:
-    (labels {task, model, probe, representation, layer}, effects table) pairs."""
+    """The long table: one row per (training, model, window, score, element or cell type) with
+    n, Pearson and Spearman r and their CIs. `variants`: the dataset's windows (`length` bases;
+    None: whole elements), which transfer effects are keyed by; `zero_shot`: model -> its score
+    table, which carries its own variants' measured effects (a model with its own window length
+    in `windows` may keep other variants); `transfer`: (labels {task, model, probe,
+    representation, layer}, effects table) pairs."""
     truth = variants.set_index("id")
+    windows = windows or {}
     parts = []
 
-    def add(training, model, score, ids, values, target):
-        rows = truth.loc[ids]
+    def add(training, model, window, score, rows, values, target):
         table = correlations(
             np.asarray(values, np.float64),
             rows[target].to_numpy(np.float64),
@@ -118,19 +123,27 @@ def evaluate_variants(
             groups,
             n_boot,
         )
-        parts.append(table.assign(training=training, dataset=dataset, model=model, score=score))
+        window = "element" if window is None else str(window)
+        parts.append(
+            table.assign(
+                training=training, dataset=dataset, model=model, window=window, score=score
+            )
+        )
 
     for model, scores in zero_shot.items():
         for name, values in zero_shot_scores(scores).items():
-            add("zero-shot", model, name, scores["id"], values, "abs_effect")
+            window = windows.get(model, length)
+            add("zero-shot", model, window, name, scores, values, "abs_effect")
     for labels, effects in transfer:
         add(
             f"transfer: {labels['task']}",
             f"{labels['model']}/{labels['probe']}",
+            length,
             f"{labels['representation']} L{labels['layer']}",
-            effects["id"],
+            truth.loc[effects["id"]],
             effects["effect_pred"],
             "effect",
         )
     long = pd.concat(parts, ignore_index=True)
-    return long[["training", "dataset", "model", "score", *long.columns[:-4]]]
+    keys = ["training", "dataset", "model", "window", "score"]
+    return long[[*keys, *long.columns[: -len(keys)]]]

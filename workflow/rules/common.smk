@@ -25,6 +25,15 @@ ZEROSHOT = {
     if "zeroshot" in v
 }
 TRANSFER = glm_config.transfer_jobs(config, PROBE_JOBS)
+# variants prepared at a zero-shot model's own window length
+VARIANT_WINDOWS = sorted(
+    {
+        glm_config.variants_path(name, glm_config.variant_window(config, name, m))
+        for name, v in config["variants"].items()
+        for m in v.get("zeroshot", {}).get("models", [])
+        if glm_config.variant_window(config, name, m)
+    }
+)
 # CAGI5 datasets (measured effects per element) that have scores to evaluate
 VARIANT_TABLES = [
     f"results/tables/{name}_{table}.csv"
@@ -73,11 +82,24 @@ def model_config(wildcards):
 
 
 def variant_model_inputs(wildcards):
-    inputs = {"variants": f"resources/variants/{wildcards.variants}/variants.parquet"}
+    """The variants (at the model's own zero-shot window, if it has one; a transfer job reads
+    the dataset's windows) and the model's checkpoint."""
+    window = None
+    if "task" not in wildcards.keys():
+        window = glm_config.variant_window(config, wildcards.variants, wildcards.model)
+    inputs = {"variants": glm_config.variants_path(wildcards.variants, window)}
     weights = model_dir(wildcards.model)
     if weights:
         inputs["model"] = weights
     return inputs
+
+
+def zeroshot_windows(wildcards):
+    """Each zero-shot model's window length (None: the dataset's own)."""
+    models = (
+        config["variants"][wildcards.variants].get("zeroshot", {}).get("models", [])
+    )
+    return {m: glm_config.variant_window(config, wildcards.variants, m) for m in models}
 
 
 def transfer_elements(wildcards):
@@ -92,7 +114,13 @@ def transfer_elements(wildcards):
 
 
 def probe_config(wildcards):
-    return config["probes"][wildcards.probe]
+    return glm_config.probe_settings(config, wildcards.probe, wildcards.model)
+
+
+def fraction_config(wildcards):
+    """How the task's train fractions are drawn: fraction_sampling, fraction_splits."""
+    task = config["tasks"][wildcards.task]
+    return {k: task[k] for k in ("fraction_sampling", "fraction_splits")}
 
 
 def token_layers(wildcards):
@@ -111,10 +139,13 @@ def variants_source_files(wildcards):
 
 
 def model_dir(model):
-    """Where a model's checkpoint lives: its local path, or the resolved snapshot (a
-    random_init control uses its base model's)."""
+    """Where a model's checkpoint lives: its local path, the download holding it (the
+    checkpoint is `source.path` inside), or the resolved snapshot (a random_init control uses
+    its base model's)."""
     settings = glm_config.model_settings(config, model)
     source = settings.get("source", {})
+    if "download" in source:
+        return f"{glm_config.DOWNLOADS}/{source['download']}"
     if "path" in source:
         return source["path"]
     if "train" in source:

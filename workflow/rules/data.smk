@@ -5,6 +5,11 @@ DOWNLOADS_USED = sorted(
         for entry in config[section].values()
         for d in glm_config.downloads_used(entry)
     }
+    | {
+        d
+        for m in config["models"].values()
+        for d in glm_config.downloads_used(m.get("source", {}))
+    }
 )
 
 
@@ -13,11 +18,13 @@ rule data:
     input:
         expand("resources/data/{task}/task.json", task=config["tasks"]),
         expand("resources/variants/{variants}/task.json", variants=config["variants"]),
+        [p.replace("variants.parquet", "task.json") for p in VARIANT_WINDOWS],
     localrule: True
 
 
 rule download:
-    """Every download the configured tasks use (run where the network is reachable)."""
+    """Every download the configured tasks, variants and models use (run where the network
+    is reachable)."""
     input:
         expand("resources/downloads/{download}", download=DOWNLOADS_USED),
     localrule: True
@@ -69,3 +76,20 @@ rule prepare_variants:
         source=lambda wc: glm_config.resolve_files(config["variants"][wc.variants]),
     script:
         "../scripts/prepare_variants.py"
+
+
+use rule prepare_variants as prepare_variant_windows with:
+    """A variants dataset at another window length: a zero-shot model's own (zeroshot.windows)."""
+    output:
+        variants="resources/variants/{variants}/L{length}/variants.parquet",
+        meta="resources/variants/{variants}/L{length}/task.json",
+        exclusions="resources/variants/{variants}/L{length}/exclusions.tsv",
+    log:
+        "logs/prepare_variants/{variants}/L{length}.log",
+    wildcard_constraints:
+        length=r"\d+",
+    params:
+        source=lambda wc: {
+            **glm_config.resolve_files(config["variants"][wc.variants]),
+            "length": int(wc.length),
+        },

@@ -9,13 +9,14 @@ MODEL_SNAPSHOTS = sorted(
                 for m in v.get("zeroshot", {}).get("models", [])
             ),
         ]
-        if str(model_dir(m)).startswith("resources/models/")
+        if str(model_dir(m)).startswith(("resources/models/", glm_config.DOWNLOADS))
     }
 )
 
 
 rule models:
-    """Snapshot or build every model the tasks use (run where the hub is reachable)."""
+    """Snapshot, build or download every model the tasks and variants use (run where the
+    hub is reachable)."""
     input:
         MODEL_SNAPSHOTS,
     localrule: True

@@ -19,6 +19,7 @@ rule train_probe:
         runtime=probe_resource("runtime"),
     params:
         probe=probe_config,
+        fractions=fraction_config,
         device=config["device"],
     script:
         "../scripts/train_probe.py"

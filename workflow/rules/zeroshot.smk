@@ -54,6 +54,8 @@ rule variant_tables:
             dataclasses.asdict(t.job) for t in TRANSFER if t.variants == wc.variants
         ],
         cell_types=lambda wc: config["variants"][wc.variants]["cell_types"],
+        windows=zeroshot_windows,
+        length=lambda wc: config["variants"][wc.variants].get("length"),
         n_boot=config["bootstrap"],
     script:
         "../scripts/variant_tables.py"

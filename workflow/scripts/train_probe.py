@@ -20,5 +20,6 @@ run_probe(
     Path(snakemake.output.metrics).parent,
     context={"task": wc.task, "model": wc.model, "probe": wc.probe},
     train_fraction=float(wc.fraction),
+    **snakemake.params.fractions,
     device=resolve_device(snakemake.params.device),
 )

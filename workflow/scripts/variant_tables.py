@@ -22,6 +22,8 @@ long = evaluate_variants(
     params.cell_types,
     snakemake.wildcards.variants,
     params.n_boot,
+    windows={m: w or params.length for m, w in params.windows.items()},
+    length=params.length,
 )
 write_csv(long, snakemake.output.correlations)
 write_csv(table1(long, params.cell_types), snakemake.output.table)

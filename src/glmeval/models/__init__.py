@@ -40,9 +40,12 @@ def embedding_settings(model: dict) -> dict:
 
 
 def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu") -> Embedder:
-    """The Embedder of model `name` (`model` = its effective settings) stored at `path`."""
+    """The Embedder of model `name` (`model` = its effective settings) stored at `path` (for a
+    `download` source: the unpacked download, which holds the checkpoint at `source.path`)."""
     family = family_of(name, model)
     _check_runtime(name, family, device)
+    if path is not None and "download" in model.get("source", {}):
+        path = Path(path) / model["source"]["path"]
     if path is not None:
         _check_snapshot(name, model, Path(path))
     seed = model.get("random_init")

@@ -44,6 +44,9 @@ class Family:
     #: for absolute positions; ESM's start after its padding index), `max_seq_len` (its config
     #: key), or `unlimited` (ALiBi rebuilt on demand, convolutions, state-space models)
     context: str = "positions"
+    #: the most bases one token holds, where the family fixes it (None: tokenizer-dependent);
+    #: with `max_tokens` it bounds the input length at configuration time
+    bases_per_token: int | None = None
 
 
 FAMILIES = {
@@ -76,6 +79,7 @@ FAMILIES = {
             head="masked_lm",
             has_cls=True,
             remote_code="required",
+            bases_per_token=6,
         ),
         Family(
             "dnabert2",
@@ -97,6 +101,7 @@ FAMILIES = {
             attention_mask=False,
             precision="fp32",
             context="max_seq_len",
+            bases_per_token=1,
         ),
         Family(
             "caduceus",
@@ -112,6 +117,7 @@ FAMILIES = {
             extra="caduceus",
             gpu_only=True,
             context="unlimited",
+            bases_per_token=1,
         ),
         Family(
             "gpn",
@@ -123,6 +129,7 @@ FAMILIES = {
             requires=("gpn",),
             extra="gpn",
             context="unlimited",
+            bases_per_token=1,
         ),
         Family("sei", "sei", "Sei: supervised sequence-to-function CNN, `spline_tr` output"),
         Family("rbp", "rbp", "the paper's multitask eCLIP CNN, trained by the workflow"),

@@ -142,6 +142,10 @@ def check_labels(task: dict, frames: dict[str, pd.DataFrame], y: dict[str, np.nd
                 )
 
 
+#: The draw of a `shared` train fraction: one subsample per fraction for every replicate.
+SHARED_SAMPLE_SEED = 0
+
+
 def subsample(n: int, fraction: float, seed: int) -> np.ndarray:
     """Sorted rows of a `fraction` of `n`, drawn without replacement; the same for every model
     at the same seed and fraction (so runs pair across models)."""
@@ -162,12 +166,16 @@ def run_probe(
     context: dict,
     train_fraction: float = 1.0,
     device: str = "cpu",
+    fraction_sampling: str = "per_seed",
+    fraction_splits: tuple[str, ...] = ("train", "valid"),
 ) -> None:
     """Write `metrics.json` (tidy rows + history) and `predictions.parquet` into `out_dir`.
 
     `context` names the run for the tidy rows: task, model, probe (its config name).
-    `train_fraction` subsamples the train and valid splits (spec §7.4); test is always whole.
-    Every input is checked before training starts.
+    `train_fraction` subsamples `fraction_splits` (train and valid as in spec §7.4; the paper's
+    Task 5 kept its whole validation split); test is always whole. The subsample is drawn per
+    seed (`per_seed`), or once per fraction and shared by every replicate (`shared`, the paper's
+    code). Every input is checked before training starts.
     """
     task_dir = Path(task_dir)
     task = load_task(task_dir)
@@ -204,11 +212,13 @@ def run_probe(
             )
     x = pad_tokens(x)
     offset = task.get("target_offset")
+    sample_seed = SHARED_SAMPLE_SEED if fraction_sampling == "shared" else seed
     for split in ("train", "valid"):
         if offset:  # the loss adds the offset back (splicing: PSI = σ(Δ + mean logit))
             y[split] = np.column_stack([y[split], frames[split][offset].to_numpy(np.float32)])
-        rows = subsample(len(y[split]), train_fraction, seed)
-        x[split], y[split] = take(x[split], rows), y[split][rows]
+        if split in fraction_splits:
+            rows = subsample(len(y[split]), train_fraction, sample_seed)
+            x[split], y[split] = take(x[split], rows), y[split][rows]
     if probe["type"] in LINEAR_PROBES:
         pred, history = _fit_linear(probe, x, y, seed), []
     else:

@@ -1,0 +1,146 @@
+"""config/config.yaml is the paper's evaluation (docs/paper.md): every model × task × probe of
+Figs. 2-5 and Table 1, each model's own CAGI5 window, and the recipes of the paper's code. A
+later edit that drops a paper row fails here."""
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from glmeval.config import (
+    baselines,
+    load_config,
+    model_settings,
+    probe_jobs,
+    probe_settings,
+    transfer_jobs,
+    variant_window,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+GLMS = ["nt_2b5_1000g", "gpn_human", "hyenadna", "dnabert2", "dnabert2_random"]
+CHIP = ["chip_arid3", "chip_atf2", "chip_bach1", "chip_ctcf", "chip_elk1", "chip_gabpa",
+        "chip_max", "chip_rest", "chip_srf", "chip_znf24"]
+ECLIP = ["eclip_hnrnpk", "eclip_ptbp1", "eclip_pum2", "eclip_qki", "eclip_rbfox2",
+         "eclip_sf3b4", "eclip_srsf1", "eclip_tardbp", "eclip_tia1", "eclip_u2af1"]
+
+
+@pytest.fixture(scope="module")
+def paper():
+    config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")
+    return config, probe_jobs(config)
+
+
+def _runs(jobs, task):
+    """(model, probe) -> the set of (representation, layer) it is run at, in `task`."""
+    out = {}
+    for j in jobs:
+        if j.task == task:
+            out.setdefault((j.model, j.probe), set()).add((j.representation, j.layer))
+    return out
+
+
+def test_task1_probes_every_model_at_every_width(paper):
+    config, jobs = paper
+    for task in ("lentimpra_hepg2", "lentimpra_k562"):
+        runs = _runs(jobs, task)
+        for model in GLMS:  # ridge and MLPs at widths 0.5/1/2 on the pooled embeddings
+            pooled = {"mean"} | ({"cls"} if model in ("nt_2b5_1000g", "dnabert2", "dnabert2_random") else set())
+            for probe in ("ridge", "rep_mlp_05", "rep_mlp_1", "rep_mlp_2"):
+                assert {r for r, _ in runs[model, probe]} == pooled, (task, model, probe)
+        for model in ("gpn_human", "hyenadna", "dnabert2", "dnabert2_random", "sei"):
+            for probe in ("rep_cnn_05", "rep_cnn_1", "rep_cnn_2"):  # Fig. 2a CNNs; Sei CNN only
+                last = model_settings(config, model).get("n_layers", 0)
+                assert runs[model, probe] == {("tokens", last)}
+        assert not [p for m, p in runs if m == "sei" and not p.startswith("rep_cnn")]
+        nt = {layer for _, layer in runs["nt_2b5_1000g", "nt_rep_cnn"]}
+        assert nt == set(range(33))  # the layer sweep
+        for probe in ("nt_rep_cnn_05", "nt_rep_cnn_2"):  # the width panel, layer 32 only
+            assert runs["nt_2b5_1000g", probe] == {("tokens", 32)}
+        assert {(m, p) for m, p in runs if m == "onehot"} == {
+            ("onehot", p) for p in ("ridge", "onehot_cnn", "resnet", "mprann")
+        }
+        assert {layer for _, layer in runs["nt_2b5_1000g", "ols"]} == set(range(33))
+
+
+def test_tasks_2_and_6_probe_every_model_with_the_papers_recipes(paper):
+    config, jobs = paper
+    for task in CHIP + ECLIP:
+        runs = _runs(jobs, task)
+        assert set(config["tasks"][task]["seeds"]) == set(range(5))
+        for model in [*GLMS, "sei", "onehot"]:
+            assert ("tokens" in {r for r, _ in runs[model, "chip_cnn"]}), (task, model)
+        assert {layer for _, layer in runs["nt_2b5_1000g", "chip_cnn"]} == {10, 32}
+        for control in ("onehot", "dinucleotide"):
+            assert (control, "rep_mlp_chip") in runs and (control, "logistic") in runs
+    # the MLP controls' recipe (NT_MLP.py, onehot_baseline.ipynb)
+    mlp = config["probes"]["rep_mlp_chip"]
+    assert (mlp["lr"], mlp["batch_size"], mlp["min_lr"]) == (1e-3, 256, 1e-6)
+    # chip_cnn as published: the BN + 512-d reduction for NT only
+    assert probe_settings(config, "chip_cnn", "nt_2b5_1000g")["paper_compat"] is False
+    for model in ("onehot", "gpn_human", "hyenadna", "dnabert2", "sei"):
+        assert probe_settings(config, "chip_cnn", model)["paper_compat"] is True
+
+
+def test_tasks_4_and_5_fractions_and_tests_as_the_paper(paper):
+    config, jobs = paper
+    models = {"onehot", *GLMS, "sei", "rbp"}
+    for task, seeds, fractions in (("splicing", 5, 3), ("insert_seq", 50, 10)):
+        assert {j.model for j in jobs if j.task == task} == models
+        assert len({j.seed for j in jobs if j.task == task}) == seeds
+        assert len({j.train_fraction for j in jobs if j.task == task}) == fractions
+        assert config["tasks"][task]["fraction_sampling"] == "shared"
+    assert config["tasks"]["splicing"]["fraction_splits"] == ["train", "valid"]
+    assert config["tasks"]["insert_seq"]["fraction_splits"] == ["train"]  # valid stays whole
+    tests = baselines(config, jobs)
+    assert (tests["insert_seq"]["model"], tests["insert_seq"]["alternative"]) == ("rbp", "less")
+    assert tests["insert_seq"]["test"] == "mannwhitney"
+    assert (tests["splicing"]["model"], tests["splicing"]["alternative"]) == ("onehot", "two-sided")
+
+
+def test_table1_zero_shot_windows_and_transfer_rows(paper):
+    config, jobs = paper
+    windows = {
+        "nt_2b5_1000g": 5994,
+        "nt_2b5_species": 5994,
+        "nt_500m_human": 5994,
+        "nt_500m_1000g": 5994,
+        "gpn_human": 512,
+        "hyenadna": 998,
+        "dnabert2": 998,
+        "sei": 4096,
+    }
+    cagi5 = config["variants"]["cagi5"]
+    assert set(windows) <= set(cagi5["zeroshot"]["models"])
+    assert {m: variant_window(config, "cagi5", m) for m in windows} == windows
+    assert cagi5["length"] == 230 and cagi5["zeroshot"]["precision"] == "fp32"
+    transferred = Counter((t.job.model, t.job.probe) for t in transfer_jobs(config, jobs))
+    for row in [("nt_2b5_1000g", "nt_rep_cnn"), ("gpn_human", "rep_cnn_1"), ("sei", "rep_cnn_1"),
+                ("onehot", "onehot_cnn"), ("onehot", "resnet"), ("onehot", "mprann")]:
+        assert transferred[row] == 2, row  # the HepG2 and the K562 probe
+    assert config["models"]["hyenadna"]["prepend_cls"] is True
+
+
+def test_checkpoints_are_fetched_by_the_workflow(paper):
+    config, _ = paper
+    for name in ("gpn_human", "sei"):
+        source = config["models"][name]["source"]
+        assert source["download"] in config["downloads"], name
+    for name, model in config["models"].items():
+        hub = model.get("source", {}).get("hub")
+        if hub and model["family"] in ("hyenadna", "dnabert2", "nt_v2"):
+            assert len(model["source"]["revision"]) == 40, name  # remote code: a commit
+
+
+def test_check_prints_the_matrix(capsys):
+    from glmeval.cli import main
+
+    assert main(["check", str(REPO / "config" / "config.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "probe runs per task: chip_arid3 ... eclip_u2af1 (20 tasks)" in out
+    block = next(b for b in out.split("\n\n") if "lentimpra_hepg2, lentimpra_k562" in b)
+    rows = {line.split()[0]: line.split()[1:] for line in block.splitlines()[1:]}
+    assert rows["probe"][:3] == ["ridge", "ols", "rep_mlp_05"]
+    assert rows["nt_2b5_1000g"][:2] == ["65", "65"]  # ridge and OLS: cls and mean at 33 layers
+    assert rows["sei"] == ["1", "1", "1"]  # the CNN at three widths
+    assert "cagi5 gpn_human 512 auto" in " ".join(out.split())
