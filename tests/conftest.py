@@ -151,6 +151,8 @@ def workflow_run(tmp_path_factory, workflow_config) -> Path:
         shutil.copytree(staged, workdir / "resources" / "downloads")
     command = [
         str(Path(sys.executable).parent / "snakemake"),
+        "all",
+        "zeroshot",
         "--snakefile",
         str(REPO / "Snakefile"),
         "--cores",
@@ -161,8 +163,6 @@ def workflow_run(tmp_path_factory, workflow_config) -> Path:
         str(workdir),
         "--show-failed-logs",
         "--quiet",
-        "all",
-        "zeroshot",
     ]
     result = subprocess.run(
         command, check=False, cwd=REPO, capture_output=True, text=True, timeout=3600

@@ -195,7 +195,7 @@ def test_inputs_a_model_cannot_take_stop_at_config_time(demo):
     message = _error(copy.deepcopy(demo))
     assert (
         "tasks.motif_activity: its 230-base sequences are longer than model 'hyena' takes "
-        "(100 bases); drop the model from it, or set models.hyena.long_sequences: window"
+        "(100 bases); drop the model from it, or set models.hyena.long_sequences: window with"
     ) in message
     assert (
         "variants.v.zeroshot: the 200-base windows are longer than model 'hyena' takes (100 "

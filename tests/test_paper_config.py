@@ -57,6 +57,9 @@ def test_task1_probes_every_model_at_every_width(paper):
         assert nt == set(range(33))  # the layer sweep
         for probe in ("nt_rep_cnn_05", "nt_rep_cnn_2"):  # the width panel, layer 32 only
             assert runs["nt_2b5_1000g", probe] == {("tokens", 32)}
+        for probe in ("rep_mlp_05", "rep_mlp_2"):
+            assert {layer for _, layer in runs["nt_2b5_1000g", probe]} == {32}
+        assert {layer for _, layer in runs["nt_2b5_1000g", "rep_mlp_1"]} == set(range(33))
         assert {(m, p) for m, p in runs if m == "onehot"} == {
             ("onehot", p) for p in ("ridge", "onehot_cnn", "resnet", "mprann")
         }

@@ -39,6 +39,12 @@ def weights_mb(model_dir: str | Path | None) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
+def forward_gpu_seconds(parameters: float, tokens: float) -> float:
+    """GPU seconds of forward passes over `tokens` tokens: 2 FLOP per parameter per token at
+    GPU_FLOPS."""
+    return 2 * parameters * tokens / GPU_FLOPS
+
+
 def extraction(
     model_dir: str | Path | None, split_file: str | Path, task_json: str | Path, attempt: int = 1
 ) -> dict[str, int]:
@@ -49,8 +55,7 @@ def extraction(
     rows = pq.read_metadata(_exists(split_file)).num_rows
     task = read_json(_exists(task_json))
     bases = task["sequence_length"]["max"] * len(task["sequence_columns"])
-    params = weights * 1e6 / 4
-    minutes = 2 * rows * bases * 2 * params / GPU_FLOPS / 60
+    minutes = 2 * forward_gpu_seconds(weights * 1e6 / 4, rows * bases) / 60
     return {
         "mem_mb": int((BASE_MEM_MB + 3 * weights) * attempt),
         "runtime": 15 + math.ceil(minutes),

@@ -209,10 +209,10 @@ def _context_errors(config: dict) -> list[str]:
     """Inputs longer than a model takes (with windowing off), and |LLR| asked of a model
     without an LM head: caught here, before any job starts."""
     errors = []
-    fix = (
-        "drop the model from it, or set models.{m}.long_sequences: window (language models) "
-        "with window_bases"
-    )
+
+    def windowing(name: str) -> str:
+        return f"set models.{name}.long_sequences: window with window_bases (language models)"
+
     for task_name, task in config["tasks"].items():
         length = sequence_length(task)
         for name in task["models"] if length else []:
@@ -220,7 +220,7 @@ def _context_errors(config: dict) -> list[str]:
             if limit is not None and length > limit:
                 errors.append(
                     f"tasks.{task_name}: its {length}-base sequences are longer than model "
-                    f"{name!r} takes ({limit} bases); " + fix.format(m=name)
+                    f"{name!r} takes ({limit} bases); drop the model from it, or " + windowing(name)
                 )
     for variants_name, variants in config.get("variants", {}).items():
         zeroshot = variants.get("zeroshot", {})
@@ -233,7 +233,7 @@ def _context_errors(config: dict) -> list[str]:
                 errors.append(
                     f"{where}: the {length}-base windows are longer than model {name!r} takes "
                     f"({limit} bases); give it a shorter window (zeroshot.windows.{name}), or "
-                    + fix.format(m=name).removeprefix("drop the model from it, or ")
+                    + windowing(name)
                 )
             scores = zeroshot.get("scores", "auto")
             if "llr" in scores and FAMILIES[settings["family"]].head is None:
