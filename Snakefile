@@ -16,6 +16,7 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/zeroshot.smk"
+include: "workflow/rules/attribution.smk"
 
 
 rule all:
@@ -24,6 +25,7 @@ rule all:
         TABLES,
         FIGURES,
         VARIANT_TABLES,
+        ATTRIBUTION,
 
 
 rule zeroshot:

@@ -147,3 +147,24 @@ def test_check_prints_the_matrix(capsys):
     assert rows["nt_2b5_1000g"][:2] == ["65", "65"]  # ridge and OLS: cls and mean at 33 layers
     assert rows["sei"] == ["1", "1", "1"]  # the CNN at three widths
     assert "cagi5 gpn_human 512 auto" in " ".join(out.split())
+
+
+def test_attribution_is_figure_6(paper):
+    config, jobs = paper
+    from glmeval.config import attribution_jobs
+
+    maps = {(j.task, j.model, j.probe): set(j.methods) for j in attribution_jobs(config, jobs)}
+    for task in ("lentimpra_k562", "chip_ctcf", "eclip_tia1", "insert_seq"):
+        assert {"saliency", "input_x_gradient"} <= next(
+            methods for (t, m, _), methods in maps.items() if t == task and m == "onehot"
+        )
+        for model in ("nt_2b5_1000g", "gpn_human"):
+            assert maps[task, model, "lm"] == {"reverse_entropy"}
+            assert {"embedding_gradient"} in [
+                v for (t, m, p), v in maps.items() if (t, m) == (task, model) and p != "lm"
+            ]
+    assert config["attribution"]["top_k"] == 500
+    nt = next(j for j in attribution_jobs(config, jobs) if j.model == "nt_2b5_1000g" and j.job)
+    assert (nt.job.representation, nt.job.layer) == ("tokens", 32)
+    gia = config["attribution"]["tasks"]["lentimpra_k562"]["gia"]
+    assert gia["n_backgrounds"] == 300 and gia["start"] == 19

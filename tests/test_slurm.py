@@ -48,6 +48,7 @@ def small_config(tmp_path_factory) -> Path:
     task["source"].update(n_train=400, n_valid=200, n_test=200)
     task.update(models=["onehot", "tiny_nt"], probes=["logistic", "rep_cnn_binary"])
     config["tasks"] = {"motif_grammar": task}
+    config.pop("attribution")  # attribution's GPU rules are in the profile; not run here
     config["models"] = {m: config["models"][m] for m in task["models"]}
     config["models"]["tiny_nt"]["probe_layers"] = "last"
     config["probes"] = {p: config["probes"][p] for p in task["probes"]}

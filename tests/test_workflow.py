@@ -35,7 +35,8 @@ def test_paper_config_builds_the_whole_dag(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     for rule in ("prepare_task", "resolve_model", "extract_embeddings", "train_probe",
-                 "task_table", "probe_metrics", "task_figure"):
+                 "task_table", "probe_metrics", "task_figure", "prepare_variant_windows",
+                 "zeroshot_scores", "transfer_effects", "attribution_maps", "attribution_gia"):
         assert rule in out
 
 
@@ -143,6 +144,7 @@ def test_data_from_a_download_then_offline(tmp_path, shared):
         "sha256": hashlib.sha256((served / "gue.zip").read_bytes()).hexdigest()}}
     config["tasks"] = {"gue_tf1": {"kind": "binary", "targets": ["label"],
                                    "source": {"files": inside}}}
+    config.pop("attribution")  # it explains the demo's tasks
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     work = tmp_path / "work"
     try:

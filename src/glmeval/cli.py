@@ -53,6 +53,17 @@ def print_matrix(config: dict) -> None:
     if len(zeroshot):
         print("\nzero-shot scores")
         print(zeroshot.to_string(index=False))
+    attribution = config.get("attribution", {})
+    if attribution:
+        print(f"\nattribution (the top {attribution['top_k']} test sequences of each task)")
+    for task, spec in attribution.get("tasks", {}).items():
+        explained = [
+            f"{m['model']}/{m.get('probe', 'lm')}: {', '.join(m['methods'])}"
+            for m in spec.get("maps", [])
+        ]
+        if "gia" in spec:
+            explained.append(f"GIA {spec['gia']['model']}/{spec['gia']['probe']}")
+        print(f"  {task}: " + "; ".join(explained))
     transfer = transfer_jobs(config, probe_jobs(config))
     for name in sorted({t.variants for t in transfer}):
         runs = sorted(

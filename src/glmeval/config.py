@@ -10,7 +10,7 @@ import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.run import LINEAR_PROBES, PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.probes.kinds import LINEAR_PROBES, PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -468,6 +468,8 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
 
         validate(config, str(schema_path), set_default=True)
         errors = reference_errors(config)
+    if not errors and "attribution" in config:
+        errors = attribution_errors(config, probe_jobs(config))
     if errors:
         raise ConfigError(
             "invalid configuration:\n  - " + "\n  - ".join(errors) + "\nNo job was started."
@@ -622,3 +624,142 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+#: The maps a method can be asked of: gradients into the bases need a one-hot model
+#: (a tokenizer is not differentiable); embedding gradients need a token-level probe on
+#: base-aligned positions; the language model's own maps need its LM head and no probe.
+ATTRIBUTION_FIX = {
+    "input": "use ism (any model and probe) or embedding_gradient (a token-level probe)",
+    "tokens": "use ism",
+    "lm": "use ism with one of the task's neural probes",
+}
+
+
+@dataclass(frozen=True)
+class AttributionJob:
+    """The maps of one model in one task: through a trained probe run, or the LM's own."""
+
+    task: str
+    model: str
+    probe: str  # "lm": the language model's own maps
+    methods: tuple[str, ...]
+    job: ProbeJob | None
+
+    @property
+    def path(self) -> str:
+        return f"results/attribution/{self.task}/{self.model}/{self.probe}"
+
+
+def explained_run(config: dict, jobs: list[ProbeJob], task: str, model: str, probe: str):
+    """The probe run attribution explains: its first seed's full-data run at the last layer
+    probed, token-level where the probe reads tokens. None if the task has no such run."""
+    runs = [
+        j
+        for j in jobs
+        if (j.task, j.model, j.probe) == (task, model, probe) and j.train_fraction == 1
+    ]
+    if not runs:
+        return None
+    seed = min(j.seed for j in runs)
+    return max(
+        (j for j in runs if j.seed == seed),
+        key=lambda j: (j.representation == "tokens", j.layer),
+    )
+
+
+def attribution_jobs(config: dict, jobs: list[ProbeJob]) -> list[AttributionJob]:
+    out = []
+    for task, spec in config.get("attribution", {}).get("tasks", {}).items():
+        for entry in spec.get("maps", []):
+            probe = entry.get("probe")
+            job = explained_run(config, jobs, task, entry["model"], probe) if probe else None
+            out.append(
+                AttributionJob(task, entry["model"], probe or "lm", tuple(entry["methods"]), job)
+            )
+    return out
+
+
+def attribution_reference(config: dict, jobs: list[ProbeJob], task: str) -> ProbeJob | None:
+    """The run whose top test predictions select the sequences a task's maps explain."""
+    spec = config["attribution"]["tasks"][task]
+    chosen = spec.get("reference") or config["tasks"][task].get("baseline")
+    if chosen is None:
+        chosen = baselines(config, jobs).get(task)
+    return chosen and explained_run(config, jobs, task, chosen["model"], chosen["probe"])
+
+
+def attribution_errors(config: dict, jobs: list[ProbeJob]) -> list[str]:
+    """Maps asked of a model or probe that cannot give them, named with the method that can."""
+
+    errors = []
+    for task, spec in config.get("attribution", {}).get("tasks", {}).items():
+        where = f"attribution.tasks.{task}"
+        if task not in config["tasks"]:
+            errors.append(f"{where}: {task!r} is not a task; tasks: {sorted(config['tasks'])}")
+            continue
+        if attribution_reference(config, jobs, task) is None:
+            errors.append(
+                f"{where}: no reference run to select sequences by: give reference: {{model, "
+                "probe}} naming one of the task's runs, or a task baseline"
+            )
+        entries = [*spec.get("maps", [])] + ([spec["gia"]] if "gia" in spec else [])
+        for i, entry in enumerate(entries):
+            at = f"{where}.maps[{i}]" if i < len(spec.get("maps", [])) else f"{where}.gia"
+            model, probe = entry["model"], entry.get("probe")
+            if model not in config["tasks"][task]["models"]:
+                errors.append(f"{at}: {model!r} is not one of the task's models")
+                continue
+            settings = model_settings(config, model)
+            family = FAMILIES[settings["family"]]
+            methods = entry.get("methods", ["ism"])  # GIA predicts like ISM
+            if probe is not None:
+                run = explained_run(config, jobs, task, model, probe)
+                if run is None or config["probes"][probe]["type"] in LINEAR_PROBES:
+                    errors.append(
+                        f"{at}: {model}/{probe} is not a neural probe run of the task (only "
+                        "they keep their weights); choose one of its neural probes"
+                    )
+                    continue
+                if "reverse_entropy" in methods:
+                    errors.append(
+                        f"{at}: reverse_entropy is the language model's own map; list it "
+                        f"without a probe ({{model: {model}, methods: [reverse_entropy]}})"
+                    )
+                onehot = family.name == "onehot" and settings.get("k", 1) == 1
+                for method in ("saliency", "input_x_gradient", "deep_lift_shap"):
+                    if method in methods and not (onehot and run.representation == "tokens"):
+                        errors.append(
+                            f"{at}: {method} differentiates the output with respect to one-hot "
+                            f"input bases, which {model} ({family.name}) does not take; "
+                            + ATTRIBUTION_FIX["input"]
+                        )
+                aligned = family.loader in ("onehot", "transformers")
+                if "embedding_gradient" in methods and not (
+                    run.representation == "tokens" and aligned
+                ):
+                    errors.append(
+                        f"{at}: embedding_gradient needs a token-level probe on base-aligned "
+                        f"positions ({model}/{probe} reads {run.representation}"
+                        f"{'' if aligned else ', positions not base-aligned'}); "
+                        + ATTRIBUTION_FIX["tokens"]
+                    )
+            else:
+                if set(methods) - {"reverse_entropy"}:
+                    errors.append(
+                        f"{at}: {sorted(set(methods) - {'reverse_entropy'})} explain a probe: "
+                        "give the probe (a neural probe of the task)"
+                    )
+                if family.head is None:
+                    errors.append(
+                        f"{at}: reverse_entropy needs a language model head, and {model} "
+                        f"({family.name}) has none; " + ATTRIBUTION_FIX["lm"]
+                    )
+        gia = spec.get("gia")
+        for pair in gia["pairs"] if gia else []:
+            unknown = [name for name in pair if name not in gia["motifs"]]
+            if unknown:
+                errors.append(
+                    f"{where}.gia.pairs: {unknown} not among its motifs {sorted(gia['motifs'])}"
+                )
+    return errors

@@ -6,7 +6,7 @@ from pathlib import Path
 from glmeval import cluster
 from glmeval import config as glm_config
 from glmeval.data.tasks import SPLITS
-from glmeval.probes.run import LINEAR_PROBES
+from glmeval.probes.kinds import LINEAR_PROBES
 
 glm_config.validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 
@@ -117,10 +117,14 @@ def probe_config(wildcards):
     return glm_config.probe_settings(config, wildcards.probe, wildcards.model)
 
 
-def fraction_config(wildcards):
-    """How the task's train fractions are drawn: fraction_sampling, fraction_splits."""
+def probe_run_config(wildcards):
+    """A probe run's settings: the probe's for the model, and how the task draws its train
+    fractions (one function: thousands of jobs evaluate it)."""
     task = config["tasks"][wildcards.task]
-    return {k: task[k] for k in ("fraction_sampling", "fraction_splits")}
+    return {
+        "probe": probe_config(wildcards),
+        **{k: task[k] for k in ("fraction_sampling", "fraction_splits")},
+    }
 
 
 def token_layers(wildcards):
@@ -232,3 +236,92 @@ def model_metrics(wildcards):
 
 
 PREDICTIONS = [j.predictions_path for j in PROBE_JOBS]
+
+
+# attribution (docs/attribution.md)
+ATTRIBUTION_JOBS = glm_config.attribution_jobs(config, PROBE_JOBS)
+ATTRIBUTION = [
+    f"results/attribution/{task}/{name}"
+    for task in sorted({j.task for j in ATTRIBUTION_JOBS})
+    for name in (
+        "motifs/recovery.csv",
+        "logos.png",
+        "logos.pdf",
+        "recovery.png",
+        "recovery.pdf",
+    )
+] + [
+    f"results/attribution/{task}/gia.csv"
+    for task, spec in config.get("attribution", {}).get("tasks", {}).items()
+    if "gia" in spec
+]
+
+
+def attribution_job(wildcards):
+    return next(
+        j
+        for j in ATTRIBUTION_JOBS
+        if (j.task, j.model, j.probe)
+        == (wildcards.task, wildcards.model, wildcards.probe)
+    )
+
+
+def attribution_reference(wildcards):
+    job = glm_config.attribution_reference(config, PROBE_JOBS, wildcards.task)
+    return {
+        "test": f"resources/data/{wildcards.task}/test.parquet",
+        "predictions": job.predictions_path,
+    }
+
+
+def attribution_map_inputs(wildcards):
+    """The selection, the explained probe's weights, the model's checkpoint and, for the
+    embedding-gradient map, the test split's cached embeddings."""
+    job = attribution_job(wildcards)
+    inputs = {"selection": f"results/attribution/{wildcards.task}/selection.parquet"}
+    if job.job is not None:
+        inputs["probe"] = f"{job.job.run_dir}/model.pt"
+        if "embedding_gradient" in job.methods:
+            inputs["embeddings"] = f"results/embeddings/{job.model}/{job.task}/test"
+    weights = model_dir(job.model)
+    if weights:
+        inputs["model"] = weights
+    return inputs
+
+
+def gia_run(wildcards):
+    """The probe run GIA predicts with."""
+    gia = config["attribution"]["tasks"][wildcards.task]["gia"]
+    return glm_config.explained_run(
+        config, PROBE_JOBS, wildcards.task, gia["model"], gia["probe"]
+    )
+
+
+def gia_inputs(wildcards):
+    gia = config["attribution"]["tasks"][wildcards.task]["gia"]
+    job = gia_run(wildcards)
+    inputs = {
+        "selection": f"results/attribution/{wildcards.task}/selection.parquet",
+        "probe": f"{job.run_dir}/model.pt",
+    }
+    weights = model_dir(gia["model"])
+    if weights:
+        inputs["model"] = weights
+    return inputs
+
+
+def motifs_file():
+    motifs = config.get("attribution", {}).get("motifs", "synthetic")
+    if motifs == "synthetic":
+        return "resources/motifs/synthetic.meme"
+    return glm_config.resolve_files(motifs)
+
+
+def motifs_inputs(wildcards):
+    motifs = config["attribution"]["motifs"]
+    downloads = download_dirs({"motifs": motifs}) if motifs != "synthetic" else []
+    return {
+        "selection": f"results/attribution/{wildcards.task}/selection.parquet",
+        "maps": [j.path for j in ATTRIBUTION_JOBS if j.task == wildcards.task],
+        "motifs": downloads or [motifs_file()],
+    }

@@ -18,8 +18,7 @@ rule train_probe:
         mem_mb=probe_resource("mem_mb"),
         runtime=probe_resource("runtime"),
     params:
-        probe=probe_config,
-        fractions=fraction_config,
+        run=probe_run_config,
         device=config["device"],
     script:
         "../scripts/train_probe.py"

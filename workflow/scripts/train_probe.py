@@ -10,16 +10,18 @@ from glmeval.probes.run import run_probe
 sys.stderr = open(snakemake.log[0], "w")
 torch.set_num_threads(snakemake.threads)
 wc = snakemake.wildcards
+settings = snakemake.params.run
 run_probe(
     Path(snakemake.input.task).parent,
     dict(zip(SPLITS, snakemake.input.embeddings)),
-    snakemake.params.probe,
+    settings["probe"],
     wc.representation,
     int(wc.layer),
     int(wc.seed),
     Path(snakemake.output.metrics).parent,
     context={"task": wc.task, "model": wc.model, "probe": wc.probe},
     train_fraction=float(wc.fraction),
-    **snakemake.params.fractions,
+    fraction_sampling=settings["fraction_sampling"],
+    fraction_splits=settings["fraction_splits"],
     device=resolve_device(snakemake.params.device),
 )

@@ -8,9 +8,7 @@ from glmeval.vep import evaluate_variants, table1
 
 sys.stderr = open(snakemake.log[0], "w")
 params = snakemake.params
-zero_shot = {
-    Path(path).stem: pd.read_parquet(path) for path in snakemake.input.zeroshot
-}
+zero_shot = {Path(path).stem: pd.read_parquet(path) for path in snakemake.input.zeroshot}
 transfer = [
     (labels, pd.read_parquet(path))
     for labels, path in zip(params.transfer_labels, snakemake.input.transfer)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where models run, not where the workflow is planned
+    import torch
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class TokenizationError(ValueError):
 
 
 def padding_mask(batch: list[Encoded], device: torch.device) -> torch.Tensor:
+    import torch
+
     width = max(map(len, batch))
     lengths = torch.tensor([len(e) for e in batch], device=device)
     return torch.arange(width, device=device)[None, :] < lengths[:, None]

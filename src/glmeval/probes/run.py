@@ -15,25 +15,10 @@ from glmeval.metrics import evaluate
 from glmeval.probes import linear
 from glmeval.probes.cnn import ChipCNN, InsertCNN, MPRAnn, RepCNN, ResidualBind, SpliceCNN
 from glmeval.probes.features import ProbeInputError, load_features, pad_tokens, take
+from glmeval.probes.kinds import LINEAR_PROBES, PROBE_TASK_KINDS
 from glmeval.probes.mlp import RepMLP
 from glmeval.probes.train import TrainConfig, fit, l2_param_groups, n_rows, predict
 from glmeval.stats import MEAN_TARGET
-
-LINEAR_PROBES = ("ridge", "ols", "logistic")
-POOLED_PROBES = (*LINEAR_PROBES, "rep_mlp")
-TOKEN_PROBES = ("rep_cnn", "chip_cnn", "splice_cnn", "insert_cnn", "resnet", "mprann")
-#: Which representations each probe type consumes.
-PROBE_INPUTS = {
-    **{t: ("cls", "mean") for t in POOLED_PROBES},
-    **{t: ("tokens",) for t in TOKEN_PROBES},
-}
-#: The task kinds a probe type can fit (neural probes fit every kind).
-PROBE_TASK_KINDS = {
-    "ridge": {"regression", "multitask_regression"},
-    "ols": {"regression", "multitask_regression"},
-    "logistic": {"binary", "multilabel"},
-    "splice_cnn": {"multitask_regression"},
-}
 
 
 def loss_name(task: dict, probe: dict) -> str:

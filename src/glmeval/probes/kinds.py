@@ -1,0 +1,18 @@
+"""The probe types: which representations each reads and which tasks it fits (no torch here:
+the workflow plans jobs from these)."""
+
+LINEAR_PROBES = ("ridge", "ols", "logistic")
+POOLED_PROBES = (*LINEAR_PROBES, "rep_mlp")
+TOKEN_PROBES = ("rep_cnn", "chip_cnn", "splice_cnn", "insert_cnn", "resnet", "mprann")
+#: Which representations each probe type consumes.
+PROBE_INPUTS = {
+    **{t: ("cls", "mean") for t in POOLED_PROBES},
+    **{t: ("tokens",) for t in TOKEN_PROBES},
+}
+#: The task kinds a probe type can fit (neural probes fit every kind).
+PROBE_TASK_KINDS = {
+    "ridge": {"regression", "multitask_regression"},
+    "ols": {"regression", "multitask_regression"},
+    "logistic": {"binary", "multilabel"},
+    "splice_cnn": {"multitask_regression"},
+}

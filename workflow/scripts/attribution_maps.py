@@ -1,0 +1,37 @@
+import sys
+
+import pandas as pd
+
+from glmeval.attribution.run import explain, selection_tokens, write_maps
+from glmeval.config import resolve_device
+from glmeval.models import load_embedder
+from glmeval.probes.run import load_probe
+
+sys.stderr = open(snakemake.log[0], "w")
+job, run = snakemake.params.job, snakemake.params.job["job"]
+device = resolve_device(snakemake.params.device)
+selection = pd.read_parquet(snakemake.input.selection)
+model = snakemake.params.model
+embedder = None  # a probe on plain one-hot (N all zeros) is explained directly
+if not (
+    run and model["family"] == "onehot" and model.get("k", 1) == 1 and not model.get("n_value")
+):
+    embedder = load_embedder(job["model"], model, snakemake.input.get("model"), device=device)
+tokens = None
+if "embeddings" in snakemake.input.keys():
+    tokens = selection_tokens(snakemake.input.embeddings, run["layer"], selection["row"])
+maps = explain(
+    selection,
+    job["methods"],
+    embedder=embedder,
+    probe=load_probe(snakemake.input.probe) if run else None,
+    representation=run and run["representation"],
+    layer=run and run["layer"],
+    tokens=tokens,
+    settings=snakemake.params.settings,
+    device=device,
+)
+record = {k: job[k] for k in ("task", "model", "probe")}
+if run:
+    record |= {"representation": run["representation"], "layer": run["layer"], "seed": run["seed"]}
+write_maps(maps, record, snakemake.output[0])
