@@ -219,15 +219,18 @@ def test_jaspar_annotation_finds_the_planted_motifs(activity, shared):
     importance = M.per_base("saliency", np.load(root / "onehot/rep_cnn/saliency.npy"), sequences)
     jaspar = str(shared / "data/motifs/jaspar_2024_consensus.meme")
     found = seqlets(importance, sequences, selection["id"], jaspar)
-    ap1 = _planted(selection, ["AP1"])
-    on_ap1 = [
-        motif
-        for row, start, end, motif in found[["row", "start", "end", "motif"]].itertuples(index=False)
-        if ap1[row, start:end].mean() > 0.5
-    ]
-    assert len(on_ap1) >= 8
-    # TGACTCA is the AP-1 (FOS/JUN bZIP) site: JASPAR's FOS_JUN clusters
-    assert np.mean(["FOS_JUN" in motif for motif in on_ap1]) > 0.7
+    # measured: 17 of 17 seqlets on planted AP1 sites match FOS_JUN, 13 of 14 on ETS sites ELK_ETV
+    for planted, cluster in (("AP1", "FOS_JUN"), ("ETS", "ELK_ETV")):
+        sites = _planted(selection, [planted])
+        on_sites = [
+            motif
+            for row, start, end, motif in found[["row", "start", "end", "motif"]].itertuples(
+                index=False
+            )
+            if sites[row, start:end].mean() > 0.5
+        ]
+        assert len(on_sites) >= 8, planted
+        assert np.mean([cluster in motif for motif in on_sites]) > 0.7, planted
 
 
 def test_gia_recovers_the_grammar_cooperativity(workflow_run):
