@@ -46,6 +46,21 @@ def test_ism_equals_a_brute_force_loop():
                     assert delta[n, i, b] == pytest.approx(float(expected), abs=1e-5)
 
 
+def test_every_one_hot_method_from_one_call():
+    """explain() runs the methods one after another on one input (gradients must not leak)."""
+    from glmeval.attribution.run import explain
+
+    selection = pd.DataFrame({"sequence": _random_sequences(3, 24, seed=2)})
+    probe = (_probe((24, 4)), {"input_shape": [24, 4]})
+    methods = ["saliency", "input_x_gradient", "deep_lift_shap", "ism", "embedding_gradient"]
+    tokens = M.one_hot(selection["sequence"]).numpy().transpose(0, 2, 1)
+    maps = explain(selection, methods, probe=probe, tokens=tokens, settings={"n_shuffles": 3})
+    assert {m: v.shape for m, v in maps.items()} == {
+        m: (3, 24, 4) if M.METHODS[m] == "bases" else (3, 24) for m in methods
+    }
+    assert all(np.isfinite(v).all() for v in maps.values())
+
+
 def test_pipeline_ism_runs_through_the_tokenizer(tiny_models):
     """ISM of a probe on a BPE model's tokens: each mutant re-tokenized and re-embedded, the
     same as predicting the mutants directly."""

@@ -125,7 +125,7 @@ def corrected_gradients(model: nn.Module, x: torch.Tensor, device: str = "cpu") 
     subtracted at each position (Majdandzic et al. 2023)."""
     from captum.attr import Saliency
 
-    model, x = model.to(device), x.to(device).requires_grad_()
+    model, x = model.to(device), x.detach().to(device).clone().requires_grad_()
     grads = Saliency(model).attribute(x, target=0, abs=False).detach().cpu()
     return (grads - grads.mean(dim=1, keepdim=True)).numpy().transpose(0, 2, 1)
 
@@ -196,7 +196,7 @@ def embedding_gradient(probe: nn.Module, tokens: np.ndarray, device: str = "cpu"
         def forward(self, e):
             return self.probe(e).mean(dim=1, keepdim=True)
 
-    e = torch.from_numpy(np.asarray(tokens, np.float32)).to(device).requires_grad_()
+    e = torch.tensor(np.asarray(tokens, np.float32), device=device, requires_grad=True)
     grads = Saliency(Mean().to(device)).attribute(e, target=0, abs=False)
     return grads.norm(dim=-1).detach().cpu().numpy()
 
