@@ -12,8 +12,6 @@ import pandas as pd
 from glmeval.attribution import maps as M
 from glmeval.io import atomic_path, read_json, write_csv, write_json
 
-LM = "lm"  # the probe name of a language model's own maps (no probe)
-
 
 def select_top(test: pd.DataFrame, predictions: pd.DataFrame, k: int) -> pd.DataFrame:
     """The `k` test sequences the reference model predicts highest (the mean over its targets;
@@ -53,9 +51,11 @@ def explain(
             if embedder is None
             else M.PipelineModel(embedder, probe, representation, layer)
         )
+    grads = None
     for method in methods:
         if method in ("saliency", "input_x_gradient"):
-            grads = M.corrected_gradients(model, x, device)
+            if grads is None:
+                grads = M.corrected_gradients(model, x, device)
             out[method] = grads if method == "saliency" else M.observed(grads, sequences)
         elif method == "deep_lift_shap":
             out[method] = M.deep_lift_shap(
