@@ -121,7 +121,12 @@ def plot_task(
             axes[0, -1], fractions, "train_fraction", "fraction of training data", title, metric
         )
     fig.tight_layout()
-    for path in out_paths:
+    save_figure(fig, out_paths)
+
+
+def save_figure(fig, paths, **savefig) -> None:
+    """Write `fig` to each path (its format from the suffix), atomically; then close it."""
+    for path in paths:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=150)
+            fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=150, **savefig)
     plt.close(fig)

@@ -3,7 +3,7 @@ import sys
 import pandas as pd
 
 from glmeval.attribution.gia import backgrounds, global_importance
-from glmeval.attribution.maps import OneHotModel, PipelineModel, one_hot
+from glmeval.attribution.maps import OneHotModel, PipelineModel, explained_directly, one_hot
 from glmeval.config import resolve_device
 from glmeval.io import write_csv
 from glmeval.models import load_embedder
@@ -14,7 +14,7 @@ gia, run = snakemake.params.gia, snakemake.params.job
 device = resolve_device(snakemake.params.device)
 probe = load_probe(snakemake.input.probe)
 settings = snakemake.params.model
-if settings["family"] == "onehot" and settings.get("k", 1) == 1 and not settings.get("n_value"):
+if explained_directly(settings):
     model = OneHotModel(probe[0])
 else:
     embedder = load_embedder(gia["model"], settings, snakemake.input.get("model"), device=device)

@@ -2,6 +2,7 @@ import sys
 
 import pandas as pd
 
+from glmeval.attribution.maps import explained_directly
 from glmeval.attribution.run import explain, selection_tokens, write_maps
 from glmeval.config import resolve_device
 from glmeval.models import load_embedder
@@ -12,10 +13,8 @@ job, run = snakemake.params.job, snakemake.params.job["job"]
 device = resolve_device(snakemake.params.device)
 selection = pd.read_parquet(snakemake.input.selection)
 model = snakemake.params.model
-embedder = None  # a probe on plain one-hot (N all zeros) is explained directly
-if not (
-    run and model["family"] == "onehot" and model.get("k", 1) == 1 and not model.get("n_value")
-):
+embedder = None
+if not (run and explained_directly(model)):
     embedder = load_embedder(job["model"], model, snakemake.input.get("model"), device=device)
 tokens = None
 if "embeddings" in snakemake.input.keys():

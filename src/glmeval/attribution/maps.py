@@ -81,6 +81,12 @@ def per_base(method: str, values: np.ndarray, sequences: Sequence[str]) -> np.nd
     return observed(values, sequences)
 
 
+def explained_directly(model: dict) -> bool:
+    """Whether a probe of this model (its settings) reads plain one-hot (A, C, G, T; N all
+    zeros), so that `OneHotModel` explains it without the embedding pipeline."""
+    return model["family"] == "onehot" and model.get("k", 1) == 1 and not model.get("n_value")
+
+
 class OneHotModel(nn.Module):
     """A probe trained on one-hot token matrices as a model of (N, 4, L) one-hot input, its
     outputs averaged to (N, 1): what captum and tangermeme call."""

@@ -17,17 +17,17 @@ import torch
 from scipy import stats
 
 from glmeval.attribution.maps import one_hot
+from glmeval.io import atomic_path
 
 SEQLET_COLUMNS = ["map", "row", "id", "start", "end", "score", "motif", "motif_pvalue"]
 
 
 def write_meme(pwms: Mapping[str, np.ndarray], path) -> None:
-    """A MEME-format motif file of (len, 4) probability matrices (A, C, G, T columns)."""
-    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", ""]
-    for name, pwm in pwms.items():
-        lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {len(pwm)}"]
-        lines += [" ".join(f"{p:.6f}" for p in row) for row in pwm] + [""]
-    path.write_text("\n".join(lines))
+    """A MEME-format motif file (memelite) of (len, 4) probability matrices (A, C, G, T)."""
+    from memelite.io import write_meme as memelite_write_meme
+
+    with atomic_path(path) as tmp:
+        memelite_write_meme(str(tmp), {name: np.asarray(pwm).T for name, pwm in pwms.items()})
 
 
 def seqlets(

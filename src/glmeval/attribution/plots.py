@@ -13,14 +13,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval.attribution.maps import one_hot, per_base
-from glmeval.io import atomic_path
-
-
-def _save(fig, png, pdf) -> None:
-    for path in (png, pdf):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=str(path).rsplit(".", 1)[1], dpi=150, bbox_inches="tight")
-    plt.close(fig)
+from glmeval.figures import save_figure
 
 
 def logos(
@@ -75,7 +68,7 @@ def logos(
                 ax.set_title(f"{selection['id'].iloc[c]} (prediction {prediction:.2f})", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("position (bp)", fontsize=8)
-    _save(fig, png, pdf)
+    save_figure(fig, (png, pdf), bbox_inches="tight")
 
 
 def recovery_heatmap(recovery: pd.DataFrame, maps: list[str], png, pdf, top: int = 20) -> None:
@@ -93,4 +86,4 @@ def recovery_heatmap(recovery: pd.DataFrame, maps: list[str], png, pdf, top: int
         ax.text(0, 0, "no seqlet matched a motif", ha="center", va="center", color="white")
     fig.colorbar(image, ax=ax, label="fraction of sequences")
     ax.set_title("motifs recovered per attribution map")
-    _save(fig, png, pdf)
+    save_figure(fig, (png, pdf), bbox_inches="tight")
