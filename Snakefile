@@ -1,37 +1,14 @@
-from snakemake.utils import min_version
-
-min_version("9.0")
-
-
-# --configfile replaces, not merges with, the paper's configuration.
-if not config:
-
-    configfile: f"{workflow.basedir}/config/config.yaml"
+# The workflow is workflow/Snakefile (the Snakemake workflow catalog's layout); this file keeps
+# `snakemake` working from the repository root.
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/models.smk"
-include: "workflow/rules/embed.smk"
-include: "workflow/rules/probe.smk"
-include: "workflow/rules/report.smk"
-include: "workflow/rules/zeroshot.smk"
-include: "workflow/rules/attribution.smk"
+include: "workflow/Snakefile"
 
 
-rule all:
+rule default:
+    """Everything the configuration asks for (workflow/Snakefile's `all`); an include does not
+    carry its default target over."""
     default_target: True
     input:
-        TABLES,
-        FIGURES,
-        VARIANT_TABLES,
-        ATTRIBUTION,
-
-
-rule zeroshot:
-    """Every configured zero-shot score, transfer effect and variant table."""
-    input:
-        [path for paths in ZEROSHOT.values() for path in paths],
-        [t.path for t in TRANSFER],
-        VARIANT_TABLES,
+        rules.all.input,
     localrule: True

@@ -168,3 +168,23 @@ def test_attribution_is_figure_6(paper):
     assert (nt.job.representation, nt.job.layer) == ("tokens", 32)
     gia = config["attribution"]["tasks"]["lentimpra_k562"]["gia"]
     assert gia["n_backgrounds"] == 300 and gia["start"] == 19
+
+
+def test_every_paper_panel_is_drawn_and_every_language_model_swept(paper):
+    from glmeval.figures.plan import figure_plan
+
+    config, jobs = paper
+    made, skipped = figure_plan(config, jobs)
+    assert not skipped
+    names = {f.name for f in made}
+    assert {"fig2a_hepg2", "fig2b_k562", "fig3", "fig5", "fig4a_splicing", "fig4b_insert_seq",
+            "table1_cagi5", "fig6_lentimpra_k562", "supp_layers_hepg2", "supp_widths_k562",
+            "supp_chip_mlp_controls", "supp_subsample_insert_seq"} <= names
+    runs = _runs(jobs, "lentimpra_hepg2")
+    n_layers = {m: model_settings(config, m)["n_layers"] for m in GLMS}
+    for model in GLMS:  # every layer by the pooled probes; the token CNNs at the last only
+        assert {layer for _, layer in runs[model, "ridge"]} == set(range(n_layers[model] + 1))
+        assert {layer for _, layer in runs[model, "rep_mlp_1"]} == set(range(n_layers[model] + 1))
+    for model in GLMS[1:]:
+        assert runs[model, "rep_cnn_1"] == {("tokens", n_layers[model])}
+    assert len(runs["nt_2b5_1000g", "nt_rep_cnn"]) == 33

@@ -125,7 +125,7 @@ def test_every_job_ran_as_a_slurm_job_with_its_gpu_request(slurm_run, cluster):
             assert gpu == (rule in GPU_RULES), (rule, job.get("TresPerJob"))
             assert job["Partition"] == ("gpu" if rule in GPU_RULES else "cpu")
     # table, figure and metric-collection rules are local (login node) by design
-    assert not {"task_table", "task_figure", "probe_metrics"} & set(by_rule)
+    assert not {"task_table", "figure", "probe_metrics"} & set(by_rule)
 
 
 def test_a_job_cancelled_by_the_scheduler_is_resubmitted(slurm_run, cluster):

@@ -35,8 +35,9 @@ def test_paper_config_builds_the_whole_dag(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
     for rule in ("prepare_task", "resolve_model", "extract_embeddings", "train_probe",
-                 "task_table", "probe_metrics", "task_figure", "prepare_variant_windows",
-                 "zeroshot_scores", "transfer_effects", "attribution_maps", "attribution_gia"):
+                 "task_table", "probe_metrics", "figure", "leaderboard", "paper_comparison",
+                 "provenance", "prepare_variant_windows", "zeroshot_scores", "transfer_effects",
+                 "attribution_maps", "attribution_gia"):
         assert rule in out
 
 
@@ -89,7 +90,7 @@ def test_demo_onehot_cnn_learns_the_planted_answer(workflow_run):
 def test_demo_outputs(workflow_run, workflow_config):
     for task in ("motif_activity", "motif_grammar"):
         for ext in ("png", "pdf"):
-            assert (workflow_run / "results" / "figures" / f"{task}.{ext}").stat().st_size > 1000
+            assert (workflow_run / "results" / "figures" / f"{task}_probes.{ext}").stat().st_size > 1000
         meta = yaml.safe_load((workflow_run / "results" / "embeddings" / "tiny_nt" / task / "test" / "meta.json").read_text())
         assert meta["dtype"] == "float16" and meta["token_layers"] == [0, 1, 2]
         assert meta["snapshot"]["builder"] == "tiny_nt" and meta["random_init"] is None

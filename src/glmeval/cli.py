@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from glmeval.config import ConfigError, load_config, probe_jobs, transfer_jobs, variant_window
+from glmeval.figures.plan import figure_plan
 
 
 def run_matrix(config: dict):
@@ -70,6 +71,10 @@ def print_matrix(config: dict) -> None:
             {(t.job.task, t.job.model, t.job.probe) for t in transfer if t.variants == name}
         )
         print(f"\ntransfer to {name}: " + ", ".join(f"{t}/{m}/{p}" for t, m, p in runs))
+    made, skipped = figure_plan(config, probe_jobs(config))
+    print(f"\nfigures: {', '.join(f.name for f in made) or 'none'}")
+    for figure in skipped:
+        print(f"  not made: {figure.name} ({figure.kind}): {figure.reason}")
 
 
 def check(config_path: str, schema_path: str | None) -> int:

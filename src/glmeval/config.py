@@ -551,8 +551,8 @@ def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
                         model_settings(config, model_name),
                         task_cfg.get("probe_layers", {}).get(model_name),
                     )
-                    only = config["probes"][probe_name].get("layers")
-                    if only is not None:
+                    only = config["probes"][probe_name].get("layers", "all")
+                    if only != "all":
                         layers = [
                             layer
                             for layer in layers

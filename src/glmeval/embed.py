@@ -192,6 +192,7 @@ def extract(
         "paper_fp32_bytes_per_sequence": storage_baseline(lengths, dim, embedder.n_layers),
         "batch": {"size": batch_size, "tokens": None if batch_size else batch_tokens},
         "glmeval_version": __version__,
+        "device": device_name(embedder.device),
         "fingerprint": fingerprint,
     }
     write_json(record, work / "meta.json")
@@ -207,6 +208,14 @@ def storage_baseline(lengths: np.ndarray, dim: int, n_layers: int) -> dict:
     longest sequence, for one layer and for all layers (what its layer sweep recomputed)."""
     one_layer = int(lengths.max()) * dim * 4
     return {"one_layer": one_layer, "all_layers": one_layer * (n_layers + 1)}
+
+
+def device_name(device) -> str:
+    """The device a job ran on, with the GPU's model: `cuda:0 (NVIDIA H200)`, `cpu`."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return device.type
+    return f"{device} ({torch.cuda.get_device_name(device)})"
 
 
 def storage_report(meta: dict) -> str:

@@ -29,6 +29,19 @@ COLUMNS = [
 ]
 
 
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """`frame` as a Markdown pipe table: floats to `digits` decimals, missing values as –."""
+
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return "–"
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def collect_metrics(metric_files: Iterable[str | Path]) -> pd.DataFrame:
     """The tidy rows of every probe's `metrics.json`, in a stable order."""
     rows = [row for path in metric_files for row in read_json(path)["rows"]]

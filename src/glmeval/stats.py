@@ -310,6 +310,17 @@ def bootstrap_metric_samples(metric: str, y, pred, n_boot: int = 1000, seed: int
     return _Scorer(metric, y, [pred]).resampled(n_boot, seed)[0]
 
 
+def resampled_scores(
+    metric: str, y, preds: Sequence, n_boot: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """(len(preds), n_boot): `metric` of each prediction array on the same resamples of the rows.
+
+    The resamples depend only on (len(y), n_boot, seed), so separate calls with equal test
+    sizes and seeds score the same rows."""
+    y = np.asarray(y, np.float64)
+    return _Scorer(metric, y, [_as_arrays(y, p)[1] for p in preds]).resampled(n_boot, seed)
+
+
 def bootstrap_metric_ci(
     metric: str, y, pred, n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:

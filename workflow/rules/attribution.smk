@@ -85,9 +85,19 @@ rule attribution_motifs:
         recovery="results/attribution/{task}/motifs/recovery.csv",
         agreement="results/attribution/{task}/motifs/agreement.csv",
         maps="results/attribution/{task}/motifs/maps.csv",
-        logos_png="results/attribution/{task}/logos.png",
+        logos_png=report(
+            "results/attribution/{task}/logos.png",
+            caption="../report/logos.rst",
+            category="Fig. 6: attribution",
+            subcategory="{task}",
+        ),
         logos_pdf="results/attribution/{task}/logos.pdf",
-        recovery_png="results/attribution/{task}/recovery.png",
+        recovery_png=report(
+            "results/attribution/{task}/recovery.png",
+            caption="../report/recovery.rst",
+            category="Fig. 6: attribution",
+            subcategory="{task}",
+        ),
         recovery_pdf="results/attribution/{task}/recovery.pdf",
     log:
         "logs/attribution_motifs/{task}.log",

@@ -6,9 +6,12 @@ from pathlib import Path
 from glmeval import cluster
 from glmeval import config as glm_config
 from glmeval.data.tasks import SPLITS
+from glmeval import provenance
+from glmeval.figures import plan as figure_plan
 from glmeval.probes.kinds import LINEAR_PROBES
 
-glm_config.validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+glm_config.validate_config(config, REPO_DIR / "config" / "schema.yaml")
+CONFIG_SHA256 = provenance.config_hash(config)
 
 PROBE_JOBS = glm_config.probe_jobs(config)
 # tasks with probe jobs (the others are only prepared, by the `data` target)
@@ -18,7 +21,6 @@ TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
     "results/tables/probe_summary.csv",
     "results/tables/probe_comparisons.csv",
 ]
-FIGURES = [f"results/figures/{task}.{ext}" for task in TASKS for ext in ("png", "pdf")]
 ZEROSHOT = {
     name: [f"results/zeroshot/{name}/{m}.parquet" for m in v["zeroshot"]["models"]]
     for name, v in config["variants"].items()

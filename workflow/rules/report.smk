@@ -28,30 +28,21 @@ rule probe_metrics:
         "../scripts/probe_metrics.py"
 
 
-rule task_figure:
-    input:
-        "results/tables/{task}.csv",
-    output:
-        png="results/figures/{task}.png",
-        pdf="results/figures/{task}.pdf",
-    log:
-        "logs/task_figure/{task}.log",
-    localrule: True
-    conda:
-        "../../envs/glmeval.yaml"
-    params:
-        baseline_models=BASELINE_MODELS,
-    script:
-        "../scripts/task_figure.py"
-
-
 rule probe_stats:
     input:
         metrics="results/tables/probe_metrics.csv",
         predictions=PREDICTIONS,
     output:
-        summary="results/tables/probe_summary.csv",
-        comparisons="results/tables/probe_comparisons.csv",
+        summary=report(
+            "results/tables/probe_summary.csv",
+            caption="../report/probe_summary.rst",
+            category="Tables",
+        ),
+        comparisons=report(
+            "results/tables/probe_comparisons.csv",
+            caption="../report/probe_comparisons.rst",
+            category="Tables",
+        ),
     log:
         "logs/probe_stats.log",
     conda:

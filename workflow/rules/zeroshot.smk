@@ -43,6 +43,7 @@ rule variant_tables:
         transfer=lambda wc: [t.path for t in TRANSFER if t.variants == wc.variants],
     output:
         table="results/tables/{variants}_table1.csv",
+        markdown="results/tables/{variants}_table1.md",
         correlations="results/tables/{variants}_correlations.csv",
     log:
         "logs/variant_tables/{variants}.log",

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from glmeval.io import write_csv
+from glmeval.io import atomic_path, write_csv
+from glmeval.report import markdown_table
 from glmeval.vep import evaluate_variants, table1
 
 sys.stderr = open(snakemake.log[0], "w")
@@ -24,4 +25,7 @@ long = evaluate_variants(
     length=params.length,
 )
 write_csv(long, snakemake.output.correlations)
-write_csv(table1(long, params.cell_types), snakemake.output.table)
+table = table1(long, params.cell_types)
+write_csv(table, snakemake.output.table)
+with atomic_path(snakemake.output.markdown) as tmp:
+    tmp.write_text(markdown_table(table))

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval.attribution.maps import one_hot, per_base
-from glmeval.figures import save_figure
+from glmeval.figures.style import save_figure
 
 
 def logos(

@@ -1,0 +1,385 @@
+"""The paper's figure kinds, drawn from the results tables only (never from a model or an
+embedding). Each function takes the tables and a figure's spec (`glmeval.figures.plan`) and
+returns the matplotlib figure and the numbers it plots (written beside it as source data).
+
+Conventions shared by every kind: the headline target of a task (`_mean` where it has several),
+its headline metric, the full training data, and each model's last probed layer, unless the
+kind is about layers, targets or fractions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+
+from glmeval.figures.style import GROUP_COLORS, PROBE_TYPE_LABELS, Labels, metric_label
+from glmeval.stats import MEAN_TARGET
+
+CONFIG_KEYS = ["model", "probe", "representation", "layer", "width"]
+_TYPE_ORDER = list(PROBE_TYPE_LABELS)
+_REP_ORDER = ["cls", "mean", "tokens"]
+
+
+@dataclass(frozen=True)
+class Results:
+    summary: pd.DataFrame  # probe_summary.csv
+    comparisons: pd.DataFrame  # probe_comparisons.csv
+    metrics: pd.DataFrame  # probe_metrics.csv (one row per replicate)
+
+    @classmethod
+    def read(cls, summary, comparisons, metrics) -> Results:
+        return cls(pd.read_csv(summary), pd.read_csv(comparisons), pd.read_csv(metrics))
+
+
+def _headline_targets(table: pd.DataFrame) -> pd.DataFrame:
+    """Each task's `_mean` rows where it has several targets, else its single target."""
+    has_mean = table.groupby("task")["target"].transform(lambda t: (t == MEAN_TARGET).any())
+    return table[~has_mean | (table["target"] == MEAN_TARGET)]
+
+
+def _full_data(table: pd.DataFrame) -> pd.DataFrame:
+    full = table.groupby("task")["train_fraction"].transform("max")
+    return table[table["train_fraction"] == full]
+
+
+def _last_layer(table: pd.DataFrame) -> pd.DataFrame:
+    last = table.groupby(["task", "model"])["layer"].transform("max")
+    return table[table["layer"] == last]
+
+
+def _select(table: pd.DataFrame, spec: dict, metric: str, tasks=None) -> pd.DataFrame:
+    """Rows of the spec's tasks, models and probes at `metric`."""
+    tasks = tasks or spec.get("tasks") or [spec["task"]]
+    rows = table[table["task"].isin(tasks) & (table["metric"] == metric)]
+    if spec.get("models"):
+        rows = rows[rows["model"].isin(spec["models"])]
+    if spec.get("probes"):
+        rows = rows[rows["probe"].isin(spec["probes"])]
+    if rows.empty:
+        raise ValueError(f"no results for {tasks} at {metric} with {spec}")
+    return rows
+
+
+def _best(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The row with the highest mean in each `by` group."""
+    return rows.loc[rows.groupby(by)["mean"].idxmax()]
+
+
+def _ci(rows: pd.DataFrame) -> np.ndarray:
+    return np.vstack([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]).clip(0)
+
+
+def _probe_order(labels: Labels, probe: str, representation: str) -> tuple:
+    kind = labels.probe_types.get(probe, probe)
+    rank = _TYPE_ORDER.index(kind) if kind in _TYPE_ORDER else len(_TYPE_ORDER)
+    return rank, _REP_ORDER.index(representation) if representation in _REP_ORDER else 9
+
+
+def _model_order(labels: Labels, models) -> list[str]:
+    return sorted(models, key=lambda m: labels.order.index(m) if m in labels.order else 1e9)
+
+
+def probes(results: Results, spec: dict, labels: Labels, metric: str):
+    """Fig. 2a: one line per model across the probes (Ridge, MLP, CNN on CLS/mean/tokens)."""
+    rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
+    # each probe at the width asked for (default 1) where it was run at it, else at its own
+    wanted = rows["width"] == spec.get("width", 1.0)
+    rows = rows[wanted | ~wanted.groupby([rows["model"], rows["probe"]]).transform("any")]
+    rows = rows.assign(
+        probe_label=[labels.probe(p, r) for p, r in zip(rows["probe"], rows["representation"])],
+        order=[_probe_order(labels, p, r) for p, r in zip(rows["probe"], rows["representation"])],
+    )
+    rows = _best(rows, ["model", "probe_label"])
+    categories = sorted(
+        set(rows["probe_label"]), key=lambda c: min(rows.loc[rows.probe_label == c, "order"])
+    )
+    fig, ax = plt.subplots(figsize=(3.2 + 1.1 * len(categories), 3.8))
+    for model in _model_order(labels, rows["model"].unique()):
+        own = rows[rows["model"] == model].set_index("probe_label").reindex(categories)
+        x = np.flatnonzero(own["mean"].notna())
+        own = own.dropna(subset=["mean"])
+        ax.errorbar(
+            x,
+            own["mean"],
+            yerr=_ci(own),
+            marker="o",
+            capsize=2,
+            color=labels.color(model),
+            label=labels.model(model),
+        )
+    ax.set_xticks(range(len(categories)), categories)
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(spec.get("title", spec["task"]))
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig, rows.drop(columns=["order"])
+
+
+def models(results: Results, spec: dict, labels: Labels, metric: str):
+    """Fig. 2b: a lollipop per representation (its best probe), one-hot models once per probe."""
+    rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
+    onehot = rows["model"].map(labels.group) == "one-hot"
+    entries = pd.concat([_best(rows[~onehot], ["model"]), _best(rows[onehot], ["model", "probe"])])
+    several = entries["model"].duplicated(keep=False)
+    entries = entries.assign(
+        group=entries["model"].map(labels.group),
+        label=[
+            f"{labels.model(m)} {labels.probe(p, r)}" if many else labels.model(m)
+            for m, p, r, many in zip(
+                entries["model"], entries["probe"], entries["representation"], several
+            )
+        ],
+    )
+    groups = list(GROUP_COLORS)
+    entries = entries.sort_values(
+        ["group", "mean"], key=lambda c: c.map(groups.index) if c.name == "group" else c
+    )
+    fig, ax = plt.subplots(figsize=(5.0, 0.9 + 0.32 * len(entries)))
+    y = np.arange(len(entries))
+    colors = [GROUP_COLORS[g] for g in entries["group"]]
+    low = min(0.0, float(entries["ci_low"].min()))
+    ax.hlines(y, low, entries["mean"], color=colors, lw=1.5)
+    ax.errorbar(entries["mean"], y, xerr=_ci(entries), fmt="none", ecolor="0.2", capsize=2)
+    ax.scatter(entries["mean"], y, color=colors, s=40, zorder=3)
+    ax.set_yticks(y, entries["label"])
+    ax.set_xlabel(metric_label(metric))
+    ax.set_title(spec.get("title", spec["task"]))
+    present = [g for g in groups if g in set(entries["group"])]
+    ax.legend(
+        handles=[Patch(color=GROUP_COLORS[g], label=g) for g in present],
+        fontsize=7,
+        bbox_to_anchor=(1.02, 1),
+        loc="upper left",
+    )
+    fig.tight_layout()
+    return fig, entries
+
+
+def layers(results: Results, spec: dict, labels: Labels, metric: str):
+    """The layer sweep: one panel per model probed at several layers, a line per probe."""
+    rows = _full_data(_headline_targets(_select(results.summary, spec, metric)))
+    n_layers = rows.groupby(["model", "probe", "representation", "width"])["layer"].transform(
+        "nunique"
+    )
+    rows = rows[n_layers > 1]
+    swept = _model_order(labels, rows["model"].unique())
+    ncols = min(3, len(swept))
+    nrows = -(-len(swept) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, model in zip(axes.flat, swept):
+        own = rows[rows["model"] == model]
+        for (probe, rep, width), curve in own.groupby(["probe", "representation", "width"]):
+            curve = curve.sort_values("layer")
+            label = labels.probe(probe, rep) + (f" ×{width:g}" if width != 1.0 else "")
+            line = ax.plot(curve["layer"], curve["mean"], marker=".", label=label)[0]
+            ax.fill_between(
+                curve["layer"],
+                curve["ci_low"],
+                curve["ci_high"],
+                color=line.get_color(),
+                alpha=0.2,
+                lw=0,
+            )
+        ax.set_title(labels.model(model))
+        ax.set_xlabel("layer (0 = embedding output)")
+        ax.set_ylabel(metric_label(metric))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(swept) :]:
+        ax.remove()
+    fig.suptitle(spec.get("title", f"{spec['task']}: layer sweep"))
+    fig.tight_layout()
+    return fig, rows
+
+
+def widths(results: Results, spec: dict, labels: Labels, metric: str):
+    """Probe width: the metric at width factors 0.5/1/2, a line per model × probe type."""
+    rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
+    rows = rows.assign(
+        probe_label=[labels.probe(p, r) for p, r in zip(rows["probe"], rows["representation"])]
+    )
+    rows = _best(rows, ["model", "probe_label", "width"])
+    rows = rows[rows.groupby(["model", "probe_label"])["width"].transform("nunique") > 1]
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for (model, probe), curve in rows.groupby(["model", "probe_label"]):
+        curve = curve.sort_values("width")
+        ax.errorbar(
+            curve["width"],
+            curve["mean"],
+            yerr=_ci(curve),
+            marker="o",
+            capsize=2,
+            label=f"{labels.model(model)} {probe}",
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(
+        sorted(rows["width"].unique()), [f"{w:g}" for w in sorted(rows["width"].unique())]
+    )
+    ax.set_xlabel("probe width factor")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(spec.get("title", f"{spec['task']}: probe width"))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig, rows
+
+
+def _configuration(rows: pd.DataFrame, choice: dict) -> pd.DataFrame:
+    """One configuration of `choice['model']` (its probe, representation, layer where given;
+    else the last layer and the best mean over targets), one row per task × target."""
+    own = rows[rows["model"] == choice["model"]]
+    for key in ("probe", "representation", "layer"):
+        if key in choice:
+            own = own[own[key] == choice[key]]
+    if "layer" not in choice:
+        own = own[own["layer"] == own["layer"].max()]
+    if own.empty:
+        raise ValueError(f"no results for {choice}")
+    scores = own.groupby(CONFIG_KEYS)["mean"].mean()
+    best = dict(zip(CONFIG_KEYS, scores.idxmax()))
+    return own[(own[CONFIG_KEYS] == pd.Series(best)).all(axis=1)].set_index(["task", "target"])
+
+
+def targets(results: Results, spec: dict, labels: Labels, metric: str):
+    """Figs. 3 and 5: per target, each representation (y) against the reference (x)."""
+    rows = _full_data(
+        _select(results.summary, {k: v for k, v in spec.items() if k != "models"}, metric)
+    )
+    several = rows.groupby("task")["target"].transform("nunique") > 1
+    rows = rows[~several | (rows["target"] != MEAN_TARGET)]
+    x = _configuration(rows, spec["x"])
+    ys = spec.get("y") or [
+        {"model": m, **({"probe": spec["x"]["probe"]} if "probe" in spec["x"] else {})}
+        for m in _model_order(labels, set(rows["model"]) - {spec["x"]["model"]})
+        if not spec.get("models") or m in spec["models"]
+    ]
+    ncols = min(3, len(ys))
+    nrows = -(-len(ys) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.3 * nrows), squeeze=False)
+    source = []
+    lo = float(rows["mean"].min() - rows["std"].max())
+    hi = float(rows["mean"].max() + rows["std"].max())
+    x_label = f"{labels.model(spec['x']['model'])} {labels.probe(x['probe'].iloc[0], x['representation'].iloc[0])}"
+    for ax, choice in zip(axes.flat, ys):
+        has_probe = (
+            "probe" in choice
+            and ((rows["model"] == choice["model"]) & (rows["probe"] == choice["probe"])).any()
+        )
+        y = _configuration(rows, choice if has_probe else {"model": choice["model"]})
+        both = x.merge(y, left_index=True, right_index=True, suffixes=("_x", "_y"))
+        ax.errorbar(
+            both["mean_x"],
+            both["mean_y"],
+            xerr=both["std_x"],
+            yerr=both["std_y"],
+            fmt="o",
+            ms=4,
+            capsize=2,
+            color=labels.color(choice["model"]),
+        )
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        y_label = f"{labels.model(choice['model'])} {labels.probe(y['probe'].iloc[0], y['representation'].iloc[0])}"
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.text(
+            0.04,
+            0.96,
+            f"avg y {both['mean_y'].mean():.3f}\navg x {both['mean_x'].mean():.3f}",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=7,
+        )
+        source.append(both.reset_index().assign(x_label=x_label, y_label=y_label))
+    for ax in axes.flat[len(ys) :]:
+        ax.remove()
+    fig.suptitle(spec.get("title", f"per-target {metric_label(metric)}"))
+    fig.tight_layout()
+    return fig, pd.concat(source, ignore_index=True)
+
+
+def _stars(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "n.s."
+
+
+def replicates(results: Results, spec: dict, labels: Labels, metric: str):
+    """Fig. 4: the replicate runs of each representation's best probe, with the test stars."""
+    summary = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
+    best = _best(summary, ["model"])
+    runs = _headline_targets(_select(results.metrics, spec, metric)).rename(
+        columns={"value": "run_value"}
+    )
+    keys = ["task", "target", "train_fraction", "metric"] + CONFIG_KEYS
+    runs = runs.merge(best[keys], on=keys)
+    comparisons = results.comparisons.merge(best[keys], on=keys)
+    order = _model_order(labels, best["model"])
+    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(order), 3.8))
+    values = [runs.loc[runs["model"] == m, "run_value"].to_numpy() for m in order]
+    ax.boxplot(values, positions=range(len(order)), widths=0.6, showfliers=False)
+    rng = np.random.default_rng(0)
+    top = max(float(np.max(v)) for v in values if len(v))
+    for i, (model, v) in enumerate(zip(order, values)):
+        ax.scatter(
+            i + rng.uniform(-0.15, 0.15, len(v)), v, s=8, color=labels.color(model), zorder=3
+        )
+        p = comparisons.loc[comparisons["model"] == model, "p_value"]
+        if len(p):
+            ax.text(i, top, _stars(float(p.iloc[0])), ha="center", va="bottom", fontsize=8)
+    baseline = comparisons["baseline_model"].dropna().unique()
+    ax.set_xticks(range(len(order)), [labels.model(m) for m in order], rotation=30, ha="right")
+    ax.set_ylabel(metric_label(metric))
+    title = spec.get("title", spec["task"])
+    if len(baseline):
+        title += f" (test against {labels.model(baseline[0])})"
+    ax.set_title(title)
+    fig.tight_layout()
+    source = runs.merge(
+        comparisons[["model", "p_value", "baseline_model", "test", "alternative"]],
+        on="model",
+        how="left",
+    )
+    return fig, source
+
+
+def fractions(results: Results, spec: dict, labels: Labels, metric: str):
+    """Downsampling: the metric against the fraction of training data, mean ± s.e.m."""
+    rows = _headline_targets(_select(results.summary, spec, metric))
+    best = _best(_last_layer(_full_data(rows)), ["model"])
+    keys = ["task", "target", "metric"] + CONFIG_KEYS
+    curves = rows.merge(best[keys], on=keys)
+    curves = curves.assign(sem=curves["std"] / np.sqrt(curves["n_replicates"].clip(lower=1)))
+    fig, ax = plt.subplots(figsize=(5.0, 3.8))
+    for model in _model_order(labels, curves["model"].unique()):
+        curve = curves[curves["model"] == model].sort_values("train_fraction")
+        ax.errorbar(
+            curve["train_fraction"],
+            curve["mean"],
+            yerr=curve["sem"],
+            marker="o",
+            capsize=2,
+            color=labels.color(model),
+            label=labels.model(model),
+        )
+    ax.set_xlabel("fraction of training data")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(spec.get("title", f"{spec['task']}: downsampling"))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig, curves
+
+
+TASK_FIGURES = {
+    "probes": probes,
+    "models": models,
+    "layers": layers,
+    "widths": widths,
+    "targets": targets,
+    "replicates": replicates,
+    "fractions": fractions,
+}

@@ -1,0 +1,275 @@
+"""Every figure kind from small synthetic results tables (no workflow run), the plan's choices
+and skips, and the source data written beside each figure."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glmeval.config import probe_jobs
+from glmeval.figures.draw import draw
+from glmeval.figures.plan import figure_inputs, figure_plan
+from glmeval.figures.style import Labels
+from glmeval.io import write_csv
+from glmeval.report import markdown_table
+from glmeval.stats import MEAN_TARGET
+
+CONFIG = {
+    "seeds": [0],
+    "representations": ["cls", "mean", "tokens"],
+    "models": {
+        "onehot": {"family": "onehot", "label": "One-hot"},
+        "lm": {"family": "masked_lm", "n_layers": 3, "label": "LM", "source": {"builder": "x"}},
+        "lm_random": {"family": "random_init", "of": "lm", "seed": 1},
+        "sup": {"family": "sei", "label": "Supervised", "source": {"path": "x"}},
+    },
+    "probes": {
+        "ridge": {"type": "ridge", "models": ["lm", "lm_random"]},
+        "mlp_05": {"type": "rep_mlp", "width": 0.5, "models": ["lm", "lm_random"]},
+        "mlp_1": {"type": "rep_mlp", "width": 1.0, "models": ["lm", "lm_random"]},
+        "cnn": {"type": "rep_cnn", "models": ["lm", "lm_random", "sup", "onehot"]},
+        "resnet": {"type": "resnet", "models": ["onehot"]},
+        "chip_cnn": {"type": "chip_cnn"},
+        "splice_cnn": {"type": "splice_cnn"},
+    },
+    "tasks": {
+        "mpra": {
+            "kind": "regression",
+            "models": ["onehot", "lm", "lm_random", "sup"],
+            "probes": ["ridge", "mlp_05", "mlp_1", "cnn", "resnet"],
+            "probe_layers": {"lm": "all"},
+        },
+        **{
+            f"tf{i}": {
+                "kind": "binary",
+                "models": ["onehot", "lm", "sup"],
+                "probes": ["chip_cnn"],
+                "seeds": [0, 1, 2],
+            }
+            for i in range(4)
+        },
+        "splice": {
+            "kind": "multitask_regression",
+            "models": ["onehot", "lm", "sup"],
+            "probes": ["splice_cnn"],
+            "seeds": [0, 1, 2, 3],
+            "train_fractions": [0.25, 0.5, 1.0],
+            "baseline": {"model": "onehot", "probe": "splice_cnn"},
+        },
+    },
+}
+METRIC = {"mpra": "pearson", "splice": "spearman"}
+SKILL = {"onehot": 0.7, "lm": 0.5, "lm_random": 0.3, "sup": 0.75}
+
+
+def _tables(tmp_path):
+    """metrics, summary and comparisons tables shaped as the workflow writes them."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for job in probe_jobs(CONFIG):
+        metric = METRIC.get(job.task, "auroc")
+        targets = ["psi_a", "psi_b"] if job.task == "splice" else ["y"]
+        width = CONFIG["probes"][job.probe].get("width", 1.0)
+        values = []
+        for target in targets:
+            value = SKILL[job.model] * job.train_fraction**0.2 * (0.6 + 0.1 * job.layer)
+            value += 0.03 * width + rng.normal(0, 0.02)
+            values.append(value)
+            rows.append(
+                {**job.__dict__, "target": target, "width": width, "metric": metric, "value": value}
+            )
+        if len(targets) > 1:
+            rows.append(
+                {
+                    **job.__dict__,
+                    "target": MEAN_TARGET,
+                    "width": width,
+                    "metric": metric,
+                    "value": np.mean(values),
+                }
+            )
+    metrics = pd.DataFrame(rows)
+    keys = [
+        "task",
+        "target",
+        "model",
+        "layer",
+        "representation",
+        "probe",
+        "width",
+        "train_fraction",
+        "metric",
+    ]
+    summary = metrics.groupby(keys, as_index=False)["value"].agg(
+        n_replicates="size", mean="mean", std="std", median="median"
+    )
+    summary["std"] = summary["std"].fillna(0.0)
+    half = 1.96 * summary["std"] / np.sqrt(summary["n_replicates"]) + 0.01
+    summary = summary.assign(
+        ci_low=summary["mean"] - half, ci_high=summary["mean"] + half, ci_method="replicates"
+    )
+    comparisons = summary[summary["model"] != "onehot"][keys + ["mean"]].assign(
+        baseline_model="onehot",
+        baseline_probe="splice_cnn",
+        test="mannwhitney",
+        alternative="two-sided",
+        p_value=0.004,
+    )
+    paths = []
+    for name, table in (("summary", summary), ("comparisons", comparisons), ("metrics", metrics)):
+        write_csv(table, tmp_path / f"probe_{name}.csv")
+        paths.append(tmp_path / f"probe_{name}.csv")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    return _tables(tmp_path_factory.mktemp("tables"))
+
+
+def test_plan_makes_every_kind_its_runs_allow_and_says_why_not():
+    made, skipped = figure_plan(CONFIG, probe_jobs(CONFIG))
+    names = {f.name for f in made}
+    assert {"mpra_probes", "mpra_models", "mpra_layers", "mpra_widths"} <= names
+    assert {"splice_replicates", "splice_fractions", "splice_targets", "tf0_replicates"} <= names
+    reasons = {s.name: s.reason for s in skipped}
+    assert "one seed" in reasons["mpra_replicates"]
+    assert "one training-data fraction" in reasons["tf0_fractions"]
+    assert "single target" in reasons["tf0_targets"]
+    assert "one layer" in reasons["splice_layers"]
+
+
+def test_explicit_panels_are_named_after_the_paper_and_skipped_with_a_reason():
+    config = {
+        **CONFIG,
+        "figures": {
+            "fig3": {
+                "kind": "targets",
+                "tasks": ["tf0", "tf1", "tf2", "tf3"],
+                "x": {"model": "onehot"},
+            },
+            "fig6": {"kind": "attribution", "task": "mpra"},
+            "supp_layers_tf": {"kind": "layers", "task": "tf0"},
+        },
+    }
+    made, skipped = figure_plan(config, probe_jobs(config))
+    assert [f.name for f in made] == ["fig3"]
+    assert made[0].outputs["pdf"] == "results/figures/fig3.pdf"
+    assert "Figs. 3 and 5" in made[0].caption
+    assert {s.name: s.reason.split(" (")[0] for s in skipped} == {
+        "fig6": "no attribution is configured for task 'mpra'",
+        "supp_layers_tf": "every model is probed at one layer",
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mpra_probes",
+        "mpra_models",
+        "mpra_layers",
+        "mpra_widths",
+        "tf_targets",
+        "splice_targets",
+        "splice_replicates",
+        "splice_fractions",
+    ],
+)
+def test_each_kind_writes_png_pdf_and_its_numbers(tables, tmp_path, name):
+    config = {
+        **CONFIG,
+        "figures": {
+            "tf_targets": {
+                "kind": "targets",
+                "tasks": [f"tf{i}" for i in range(4)],
+                "x": {"model": "onehot"},
+            }
+        },
+    }
+    made, _ = figure_plan(config, probe_jobs(config))
+    made += figure_plan(CONFIG, probe_jobs(CONFIG))[0]
+    job = next(f for f in made if f.name == name)
+    outputs = {ext: tmp_path / f"{name}.{ext}" for ext in ("png", "pdf", "csv")}
+    assert len(figure_inputs(job, config)) == 3
+    metric = METRIC.get(job.tasks[0], "auroc")
+    draw(job.kind, job.spec, tables, outputs, Labels.from_config(CONFIG), metric)
+    assert outputs["png"].read_bytes()[:4] == b"\x89PNG" and outputs["png"].stat().st_size > 5000
+    assert outputs["pdf"].read_bytes()[:4] == b"%PDF"
+    source = pd.read_csv(outputs["csv"])
+    assert len(source) and source.notna().any().all()
+    summary = pd.read_csv(tables[0])
+    if name == "mpra_models":  # one-hot once per probe; every other model once, its best probe
+        assert sorted(source["model"]) == ["lm", "lm_random", "onehot", "onehot", "sup"]
+        lm = summary[
+            (summary["task"] == "mpra") & (summary["model"] == "lm") & (summary["layer"] == 3)
+        ]
+        assert source.loc[source["model"] == "lm", "mean"].item() == pytest.approx(lm["mean"].max())
+    if name == "mpra_layers":
+        assert set(source["model"]) == {"lm"} and source["layer"].nunique() == 4
+    if name == "mpra_widths":
+        assert set(source["width"]) == {0.5, 1.0}
+    if name == "tf_targets":  # four TFs per panel; the reference on x is the one-hot CNN
+        assert len(source) == 4 * 2 and set(source["model_x"]) == {"onehot"}
+    if name == "splice_targets":  # per tissue, not their mean
+        assert set(source["target"]) == {"psi_a", "psi_b"}
+    if name == "splice_replicates":  # every replicate run, with the comparison's p-value
+        assert (
+            len(source) == 3 * 4
+            and (source.loc[source["model"] != "onehot", "p_value"] == 0.004).all()
+        )
+    if name == "splice_fractions":
+        assert sorted(source["train_fraction"].unique()) == [0.25, 0.5, 1.0]
+        assert (source["sem"] > 0).all()
+
+
+def test_table1_and_attribution_figures(tmp_path):
+    table = pd.DataFrame(
+        {
+            "training": ["zero-shot", "zero-shot", "transfer"],
+            "dataset": "cagi5",
+            "model": ["lm", "sup", "onehot/cnn"],
+            "window": ["230", "4096", "230"],
+            "score": ["llr", "cosine", "tokens L0"],
+            "HepG2": [0.1, 0.3, 0.5],
+            "F9": [0.2, np.nan, 0.6],
+        }
+    )
+    write_csv(table, tmp_path / "t1.csv")
+    outputs = {ext: tmp_path / f"table1.{ext}" for ext in ("png", "pdf", "csv")}
+    draw(
+        "table1",
+        {"variants": "cagi5"},
+        [tmp_path / "t1.csv"],
+        outputs,
+        Labels.from_config(CONFIG),
+        "pearson",
+    )
+    assert outputs["png"].stat().st_size > 5000
+    text = markdown_table(table)
+    assert "| zero-shot | cagi5 | sup | 4096 | cosine | 0.300 | – |" in text
+
+    pd.DataFrame(
+        {"map_a": ["a"], "map_b": ["b"], "pearson": [0.4], "spearman": [0.3], "n_sequences": [5]}
+    ).to_csv(tmp_path / "agreement.csv", index=False)
+    pd.DataFrame(
+        {
+            "map": ["a", "b"],
+            "motif": ["ETS", "AP1"],
+            "n_seqlets": [3, 2],
+            "n_sequences": [3, 2],
+            "fraction": [0.6, 0.4],
+        }
+    ).to_csv(tmp_path / "recovery.csv", index=False)
+    pd.DataFrame(
+        {
+            "motif_a": "ETS",
+            "motif_b": "AP1",
+            "spacing": [4, 8],
+            "interaction": [0.5, 0.1],
+            "interaction_sd": [0.1, 0.1],
+            "n_backgrounds": 10,
+        }
+    ).to_csv(tmp_path / "gia.csv", index=False)
+    outputs = {ext: tmp_path / f"fig6.{ext}" for ext in ("png", "pdf", "csv")}
+    inputs = [tmp_path / f"{n}.csv" for n in ("agreement", "recovery", "gia")]
+    draw("attribution", {"task": "mpra"}, inputs, outputs, Labels(), "pearson")
+    assert set(pd.read_csv(outputs["csv"])["panel"]) == {"agreement", "recovery", "gia"}
