@@ -327,3 +327,47 @@ def motifs_inputs(wildcards):
         "maps": [j.path for j in ATTRIBUTION_JOBS if j.task == wildcards.task],
         "motifs": downloads or [motifs_file()],
     }
+
+
+FIGURE_JOBS, SKIPPED_FIGURES = figure_plan.figure_plan(config, PROBE_JOBS)
+FIGURE_BY_NAME = {f.name: f for f in FIGURE_JOBS}
+FIGURES = [path for f in FIGURE_JOBS for path in f.outputs.values()]
+# how figures name and colour models and probes
+FIGURE_LABELS = {
+    "models": {
+        n: {"family": m["family"], "label": m.get("label", n)}
+        for n, m in config["models"].items()
+    },
+    "probes": {n: {"type": p["type"]} for n, p in config["probes"].items()},
+}
+PAPER_COMPARISON = (
+    ["results/tables/paper_comparison.csv", "results/tables/paper_comparison.md"]
+    if config.get("paper_values") and PROBE_JOBS
+    else []
+)
+LEADERBOARD = (
+    ["results/tables/leaderboard.csv", "results/tables/leaderboard.md"]
+    if PROBE_JOBS
+    else []
+)
+
+FIGURE_TARGETS = [
+    *FIGURES,
+    "results/figures/index.csv",
+    *LEADERBOARD,
+    *[p.replace(".csv", ".md") for p in VARIANT_TABLES if p.endswith("_table1.csv")],
+    *PAPER_COMPARISON,
+    "results/tables/provenance.csv",
+]
+
+
+def figure_job(wildcards):
+    return FIGURE_BY_NAME[wildcards.figure]
+
+
+# The report's landing page (report/workflow.rst) is rendered from the configuration alone, so
+# it reads the run's provenance and the figures not made from this key, set after validation.
+config["report_landing"] = {
+    "provenance": provenance.read_provenance("results/tables/provenance.csv"),
+    "skipped": [dataclasses.asdict(s) for s in SKIPPED_FIGURES],
+}

@@ -1,45 +1,10 @@
-FIGURE_JOBS, SKIPPED_FIGURES = figure_plan.figure_plan(config, PROBE_JOBS)
-FIGURE_BY_NAME = {f.name: f for f in FIGURE_JOBS}
-FIGURES = [path for f in FIGURE_JOBS for path in f.outputs.values()]
-# how figures name and colour models and probes
-FIGURE_LABELS = {
-    "models": {
-        n: {"family": m["family"], "label": m.get("label", n)}
-        for n, m in config["models"].items()
-    },
-    "probes": {n: {"type": p["type"]} for n, p in config["probes"].items()},
-}
-PAPER_COMPARISON = (
-    ["results/tables/paper_comparison.csv", "results/tables/paper_comparison.md"]
-    if config.get("paper_values") and PROBE_JOBS
-    else []
-)
-LEADERBOARD = (
-    ["results/tables/leaderboard.csv", "results/tables/leaderboard.md"]
-    if PROBE_JOBS
-    else []
-)
-
-FIGURE_TARGETS = [
-    *FIGURES,
-    "results/figures/index.csv",
-    *LEADERBOARD,
-    *[p.replace(".csv", ".md") for p in VARIANT_TABLES if p.endswith("_table1.csv")],
-    *PAPER_COMPARISON,
-    "results/tables/provenance.csv",
-]
-
-
 rule figures:
     """Every figure of the configuration (the paper's panels in config/config.yaml), the
-    leaderboard, Table 1 as Markdown, the paper's numbers next to ours and the provenance."""
+    leaderboard, Table 1 as Markdown, the paper's numbers next to ours and the provenance.
+    """
     input:
         FIGURE_TARGETS,
     localrule: True
-
-
-def figure_job(wildcards):
-    return FIGURE_BY_NAME[wildcards.figure]
 
 
 rule figure:
@@ -70,9 +35,11 @@ rule figure:
         kind=lambda wc: figure_job(wc).kind,
         spec=lambda wc: figure_job(wc).spec,
         caption=lambda wc: figure_job(wc).caption,
-        metric=lambda wc: figure_plan.headline_metric(config, figure_job(wc).tasks[0])
-        if figure_job(wc).tasks and figure_job(wc).kind != "attribution"
-        else "pearson",
+        metric=lambda wc: (
+            figure_plan.headline_metric(config, figure_job(wc).tasks[0])
+            if figure_job(wc).tasks and figure_job(wc).kind != "attribution"
+            else "pearson"
+        ),
         labels=FIGURE_LABELS,
     script:
         "../scripts/figure.py"
@@ -165,11 +132,3 @@ rule provenance:
         workflow_dir=str(REPO_DIR),
     script:
         "../scripts/provenance.py"
-
-
-# The report's landing page (report/workflow.rst) is rendered from the configuration alone, so
-# it reads the run's provenance and the figures not made from this key, set after validation.
-config["report_landing"] = {
-    "provenance": provenance.read_provenance("results/tables/provenance.csv"),
-    "skipped": [dataclasses.asdict(s) for s in SKIPPED_FIGURES],
-}

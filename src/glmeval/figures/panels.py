@@ -159,71 +159,102 @@ def models(results: Results, spec: dict, labels: Labels, metric: str):
     return fig, entries
 
 
+def _figure_legend(fig, axes) -> None:
+    """One legend for every panel, right of them (each label once)."""
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5))
+
+
+def _panels(n: int, width: float, height: float):
+    ncols = min(3, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.remove()
+    return fig, list(axes.flat[:n])
+
+
 def layers(results: Results, spec: dict, labels: Labels, metric: str):
-    """The layer sweep: one panel per model probed at several layers, a line per probe."""
+    """The layer sweep: one panel per model probed at several layers, a line per probe (each
+    probe one colour in every panel)."""
     rows = _full_data(_headline_targets(_select(results.summary, spec, metric)))
-    n_layers = rows.groupby(["model", "probe", "representation", "width"])["layer"].transform(
-        "nunique"
+    keys = ["model", "probe", "representation", "width"]
+    rows = rows[rows.groupby(keys)["layer"].transform("nunique") > 1]
+    rows = rows.assign(
+        curve=[
+            labels.probe(p, r) + (f" ×{w:g}" if w != 1.0 else "")
+            for p, r, w in zip(rows["probe"], rows["representation"], rows["width"])
+        ]
     )
-    rows = rows[n_layers > 1]
+    curves = sorted(
+        set(rows["curve"]),
+        key=lambda c: min(
+            _probe_order(labels, p, r)
+            for p, r in rows.loc[rows["curve"] == c, ["probe", "representation"]].to_numpy()
+        ),
+    )
+    colors = dict(zip(curves, plt.get_cmap("tab10").colors * 3))
     swept = _model_order(labels, rows["model"].unique())
-    ncols = min(3, len(swept))
-    nrows = -(-len(swept) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, model in zip(axes.flat, swept):
-        own = rows[rows["model"] == model]
-        for (probe, rep, width), curve in own.groupby(["probe", "representation", "width"]):
-            curve = curve.sort_values("layer")
-            label = labels.probe(probe, rep) + (f" ×{width:g}" if width != 1.0 else "")
-            line = ax.plot(curve["layer"], curve["mean"], marker=".", label=label)[0]
+    fig, axes = _panels(len(swept), 4.2, 3.2)
+    for ax, model in zip(axes, swept):
+        for curve_label, curve in rows[rows["model"] == model].groupby("curve"):
+            curve = _best(curve, ["layer"]).sort_values("layer")
+            color = colors[curve_label]
+            ax.plot(curve["layer"], curve["mean"], marker=".", color=color, label=curve_label)
             ax.fill_between(
-                curve["layer"],
-                curve["ci_low"],
-                curve["ci_high"],
-                color=line.get_color(),
-                alpha=0.2,
-                lw=0,
+                curve["layer"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.2, lw=0
             )
         ax.set_title(labels.model(model))
         ax.set_xlabel("layer (0 = embedding output)")
         ax.set_ylabel(metric_label(metric))
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=7)
-    for ax in axes.flat[len(swept) :]:
-        ax.remove()
     fig.suptitle(spec.get("title", f"{spec['task']}: layer sweep"))
     fig.tight_layout()
+    _figure_legend(fig, axes)
     return fig, rows
 
 
 def widths(results: Results, spec: dict, labels: Labels, metric: str):
-    """Probe width: the metric at width factors 0.5/1/2, a line per model × probe type."""
+    """Probe width: the metric at width factors 0.5/1/2, a panel per probe, a line per model."""
     rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
     rows = rows.assign(
         probe_label=[labels.probe(p, r) for p, r in zip(rows["probe"], rows["representation"])]
     )
     rows = _best(rows, ["model", "probe_label", "width"])
     rows = rows[rows.groupby(["model", "probe_label"])["width"].transform("nunique") > 1]
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for (model, probe), curve in rows.groupby(["model", "probe_label"]):
-        curve = curve.sort_values("width")
-        ax.errorbar(
-            curve["width"],
-            curve["mean"],
-            yerr=_ci(curve),
-            marker="o",
-            capsize=2,
-            label=f"{labels.model(model)} {probe}",
-        )
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(
-        sorted(rows["width"].unique()), [f"{w:g}" for w in sorted(rows["width"].unique())]
+    probes = sorted(
+        set(rows["probe_label"]),
+        key=lambda c: min(
+            _probe_order(labels, p, r)
+            for p, r in rows.loc[rows["probe_label"] == c, ["probe", "representation"]].to_numpy()
+        ),
     )
-    ax.set_xlabel("probe width factor")
-    ax.set_ylabel(metric_label(metric))
-    ax.set_title(spec.get("title", f"{spec['task']}: probe width"))
-    ax.legend(fontsize=7)
+    fig, axes = _panels(len(probes), 3.6, 3.2)
+    ticks = sorted(rows["width"].unique())
+    for ax, probe in zip(axes, probes):
+        own = rows[rows["probe_label"] == probe]
+        for model in _model_order(labels, own["model"].unique()):
+            curve = own[own["model"] == model].sort_values("width")
+            ax.errorbar(
+                curve["width"],
+                curve["mean"],
+                yerr=_ci(curve),
+                marker="o",
+                capsize=2,
+                color=labels.color(model),
+                label=labels.model(model),
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [f"{w:g}" for w in ticks])
+        ax.set_xlabel("probe width factor")
+        ax.set_ylabel(metric_label(metric))
+        ax.set_title(probe)
+    fig.suptitle(spec.get("title", f"{spec['task']}: probe width"))
     fig.tight_layout()
+    _figure_legend(fig, axes)
     return fig, rows
 
 
