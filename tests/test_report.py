@@ -72,7 +72,21 @@ def test_report_renders_in_a_browser_and_lists_every_figure(workflow_run, workfl
     index = pd.read_csv(workflow_run / "results" / "figures" / "index.csv")
     for name in index.loc[index["status"] == "made", "figure"]:
         assert f"{name}.png" in page.text, name
-    for item in ("leaderboard.csv", "provenance.csv", "probe_summary.csv", "logos.png"):
+    for item in ("leaderboard.csv", "paper_comparison.csv", "provenance.csv", "probe_summary.csv",
+                 "logos.png"):
         assert item in page.text
     assert "Leaderboard" in page.text and "Fig. 6: attribution" in page.text
     assert not browser.is_blank(tmp_path / "report.png")
+
+
+def test_the_papers_numbers_stand_beside_the_runs(workflow_run):
+    comparison = pd.read_csv(workflow_run / "results" / "tables" / "paper_comparison.csv")
+    summary = pd.read_csv(workflow_run / "results" / "tables" / "probe_summary.csv")
+    grammar = comparison[comparison["task"] == "motif_grammar"].iloc[0]
+    ours = summary[(summary["task"] == "motif_grammar") & (summary["model"] == "onehot")
+                   & (summary["probe"] == "rep_cnn_binary") & (summary["metric"] == "auroc")]
+    assert grammar["match"] == "matched" and grammar["ours"] == ours["mean"].item()
+    assert grammar["difference"] == pytest.approx(ours["mean"].item() - 0.97)
+    never_run = comparison[comparison["model"] == "tiny_mistral"].iloc[0]
+    assert never_run["match"] == "missing" and pd.isna(never_run["ours"])
+    assert "| no CLS token: never run |" in (workflow_run / "results" / "tables" / "paper_comparison.md").read_text()

@@ -340,11 +340,17 @@ FIGURE_LABELS = {
     },
     "probes": {n: {"type": p["type"]} for n, p in config["probes"].items()},
 }
-PAPER_COMPARISON = (
-    ["results/tables/paper_comparison.csv", "results/tables/paper_comparison.md"]
-    if config.get("paper_values") and PROBE_JOBS
-    else []
-)
+# the paper's numbers ship with the workflow: a relative path is read from the working
+# directory where it is there, else from the repository
+PAPER_VALUES = []
+if config.get("paper_values") and PROBE_JOBS:
+    path = Path(config["paper_values"])
+    PAPER_VALUES = [
+        str(path if path.is_absolute() or path.exists() else REPO_DIR / path)
+    ]
+PAPER_COMPARISON = [
+    f"results/tables/paper_comparison.{ext}" for ext in ("csv", "md") if PAPER_VALUES
+]
 LEADERBOARD = (
     ["results/tables/leaderboard.csv", "results/tables/leaderboard.md"]
     if PROBE_JOBS
