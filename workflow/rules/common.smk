@@ -342,12 +342,10 @@ FIGURE_LABELS = {
 }
 # the paper's numbers ship with the workflow: a relative path is read from the working
 # directory where it is there, else from the repository
-PAPER_VALUES = []
+PAPER_VALUES = None
 if config.get("paper_values") and PROBE_JOBS:
     path = Path(config["paper_values"])
-    PAPER_VALUES = [
-        str(path if path.is_absolute() or path.exists() else REPO_DIR / path)
-    ]
+    PAPER_VALUES = str(path if path.is_absolute() or path.exists() else REPO_DIR / path)
 PAPER_COMPARISON = [
     f"results/tables/paper_comparison.{ext}" for ext in ("csv", "md") if PAPER_VALUES
 ]

@@ -93,7 +93,7 @@ rule paper_comparison:
     """The paper's reported numbers next to this run's."""
     input:
         summary="results/tables/probe_summary.csv",
-        reported=PAPER_VALUES,
+        reported=PAPER_VALUES or [],
         variants=[p for p in VARIANT_TABLES if p.endswith("_correlations.csv")],
     output:
         csv=report(
