@@ -60,12 +60,41 @@ def _explain(error: jsonschema.ValidationError, root: dict) -> str:
                 option = root["$defs"][option["$ref"].rsplit("/", 1)[-1]]
             forms.append(option.get("enum") or option.get("required") or option.get("type"))
         return f"{where}: {error.instance!r} matches none of the allowed forms: {forms}"
+    if error.validator in ("minItems", "minProperties") and not error.instance:
+        n = error.validator_value
+        return f"{where} is empty; give it at least {n} entr{'y' if n == 1 else 'ies'}"
     return f"{where}: {error.message}"
+
+
+def _intended_branch(error: jsonschema.ValidationError) -> list | None:
+    """The errors of the one oneOf branch a mapping clearly meant: the only branch that has
+    the right type and knows the fewest of its keys as unknown (a synthetic source with a
+    mistyped n_train is a synthetic source, not a table source with six unknown keys)."""
+    if not isinstance(error.instance, dict):
+        return None
+    branches: dict = {}
+    for sub in error.context:
+        branches.setdefault(sub.schema_path[0], []).append(sub)
+    scores = {}
+    for index, subs in branches.items():
+        here = [s for s in subs if s.absolute_path == error.absolute_path]
+        if any(s.validator == "type" for s in here):
+            continue
+        extra = [s for s in here if s.validator == "additionalProperties"]
+        allowed = set(extra[0].schema.get("properties", {})) if extra else set(error.instance)
+        scores[index] = len(set(error.instance) - allowed)
+    best = sorted(scores.values())
+    if not best or (len(best) > 1 and best[0] == best[1]):
+        return None
+    return branches[min(scores, key=scores.get)]
 
 
 def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     """For a oneOf failure inside one clearly intended branch, report that branch's problem."""
     if error.validator == "oneOf" and error.context:
+        intended = _intended_branch(error)
+        if intended is not None:
+            return _deepest(jsonschema.exceptions.best_match(intended))
         best = jsonschema.exceptions.best_match(error.context)
         if best.validator == "additionalProperties" or best.absolute_path != error.absolute_path:
             return _deepest(best)
@@ -478,7 +507,19 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
 
 
 def load_config(path: str | Path, schema_path: str | Path) -> dict:
-    return validate_config(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
+    """The configuration file at `path`, validated; a ConfigError names the file."""
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"{path} is not valid YAML: {err}\nFix the line it names (indentation, a missing "
+            "colon or quote). No job was started."
+        ) from None
+    try:
+        return validate_config(config, schema_path)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def probe_layers(model: dict, spec=None) -> list[int]:

@@ -408,15 +408,26 @@ def _retrying(label: str, retries: int, backoff: float, attempt: Callable[[], _T
 
 
 def _verify(remote: RemoteFile, path: Path) -> None:
-    """Check `path` against `remote.size` and `remote.checksum`; delete it on a mismatch."""
+    """Check `path` against `remote.size` and `remote.checksum`; delete it on a mismatch, and
+    an HTML page where no checksum vouches for the content (a login, error or rate-limit page
+    a server answered with status 200)."""
     size = path.stat().st_size
+    html = _is_html(path) and not remote.name.lower().endswith((".html", ".htm"))
+    fix = "open the URL in a browser to see what the server says, and fix it in the config"
+    hint = f" The download is an HTML page, not the file: {fix}." if html else ""
     if remote.size is not None and size != remote.size:
         path.unlink()
         raise DownloadError(
             f"{remote.name}: got {size} bytes from {remote.url} but expected {remote.size}; "
-            "the file was deleted. Rerun to download it again."
+            "the file was deleted. Rerun to download it again." + hint
         )
     if remote.checksum is None:
+        if html:
+            path.unlink()
+            raise DownloadError(
+                f"{remote.name}: the server answered {remote.url} with an HTML page (a login, "
+                f"error or rate-limit page), not the file; it was deleted. To fix: {fix}."
+            )
         return
     algorithm, expected = remote.checksum.split(":", 1)
     digest = hashlib.new(algorithm)
@@ -429,8 +440,15 @@ def _verify(remote: RemoteFile, path: Path) -> None:
             f"checksum mismatch for {remote.name} from {remote.url}: expected "
             f"{remote.checksum}, got {algorithm}:{digest.hexdigest()}; the file was deleted. "
             "Rerun to download it again; if it persists, the remote file differs from the one "
-            "the record or the pinned checksum describes."
+            "the record or the pinned checksum describes." + hint
         )
+
+
+def _is_html(path: Path) -> bool:
+    """Whether the file at `path` starts as an HTML document does."""
+    with open(path, "rb") as fh:
+        head = fh.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
 
 
 def _normalise_checksum(checksum: str | None) -> str | None:

@@ -24,6 +24,7 @@ How it runs (docs/semantics.md, "Extraction"):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -132,6 +133,12 @@ def extract(
             name: np.lib.format.open_memmap(work / f"{name}.npy", "w+", np.float16, shape)
             for name, shape in shapes.items()
         }
+        try:
+            for name in shapes:
+                _reserve(work / f"{name}.npy", embedder.name)
+        except OSError:
+            shutil.rmtree(work)  # nothing to resume: free what was allocated
+            raise
         write_json(progress, work / "progress.json")
     else:
         arrays = {name: np.load(work / f"{name}.npy", mmap_mode="r+") for name in shapes}
@@ -324,6 +331,29 @@ class _Writer:
                 target[rows, : values.shape[1]] = values
             else:
                 target[rows] = values
+
+
+def _reserve(path: Path, model: str) -> None:
+    """Allocate the blocks of the (sparse) array file `path` now: writing a memmap into a hole
+    on a full disk kills the process with SIGBUS, where this raises a named OSError."""
+    fallocate = getattr(os, "posix_fallocate", None)  # Linux; not macOS
+    if fallocate is None:
+        return
+    with open(path, "r+b") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        try:
+            fallocate(fh.fileno(), 0, size)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                if err.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    return  # a filesystem that cannot reserve: write into the holes as before
+                raise
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device for the embeddings of model {model!r}: "
+                f"{path.name} needs {size / 2**20:.1f} MiB in {path.parent}. Free space there "
+                "(or run the workflow in a directory on a larger filesystem) and rerun.",
+            ) from err
 
 
 def _to_host(tensor: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,13 @@ import pandas as pd
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `path` (file or directory); rename it onto `path` on success."""
+    """Yield a temporary sibling of `path` (file or directory); rename it onto `path` on success.
+    Temporaries of `path` that killed writers on this host left behind are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    prefix = f".{path.name}.tmp-{socket.gethostname()}-"
+    _remove_stale(path.parent, prefix)
+    tmp = path.with_name(f"{prefix}{os.getpid()}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -27,6 +31,29 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
         elif tmp.exists():
             tmp.unlink()
+
+
+def _remove_stale(parent: Path, prefix: str) -> None:
+    """A SIGKILL (or power loss) skips `atomic_path`'s cleanup: delete `prefix<pid>` entries whose
+    process is gone. Other hosts' temporaries (a shared filesystem) carry their own prefix."""
+    for entry in os.scandir(parent):
+        pid = entry.name[len(prefix) :]
+        if not entry.name.startswith(prefix) or not pid.isdigit() or _alive(int(pid)):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
 
 
 def write_json(obj, path: str | Path) -> None:

@@ -34,6 +34,28 @@ LENTIMPRA_FOLDS = {"train": range(1, 9), "valid": range(9, 10), "test": range(10
 TASK_NAME_KEYS = ("task_names", "targets")
 
 
+def open_h5(path: Path, where: str) -> h5py.File:
+    """The HDF5 file at `path`, read-only; a file that is missing, truncated or not HDF5 (an
+    HTML error page saved by a download) is an error naming it and the fix."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        if not Path(path).is_file():
+            raise ValueError(f"{where}: no such file; check the task's h5 path.") from None
+        with open(path, "rb") as fh:
+            head = fh.read(512).lstrip().lower()
+        what = (
+            "an HTML page (a login, error or rate-limit page saved in place of the data)"
+            if head.startswith((b"<!doctype html", b"<html"))
+            else "truncated or not an HDF5 file"
+        )
+        raise ValueError(
+            f"{where}: cannot be read as HDF5 ({str(err).splitlines()[0]}); it is {what}. If it "
+            "is part of a download (resources/downloads/<name>/), delete that directory and "
+            "rerun to fetch it again; if that gives the same, check the download's URL."
+        ) from None
+
+
 def decode_one_hot(x: np.ndarray, where: str, first_row: int = 0) -> list[str]:
     """Sequences of an (n, L, C >= 4) channels-last one-hot block (rules in the module doc);
     `where` and `first_row` name the offending row in errors."""
@@ -119,7 +141,7 @@ def prepare_lentimpra(name: str, source: dict, out_dir, invalid: str = "error") 
     path = Path(source["h5"])
     where = f"task {name!r}: {path}"
     splits, layout = {}, {}
-    with h5py.File(path, "r") as f:
+    with open_h5(path, where) as f:
         _require(f, [f"{k}_{xy}" for k in range(1, 11) for xy in "xy"], where)
         for split, folds in LENTIMPRA_FOLDS.items():
             parts = []
@@ -146,7 +168,7 @@ def prepare_binary_h5(name: str, source: dict, out_dir, invalid: str = "error") 
     path = Path(source["h5"])
     where = f"task {name!r}: {path}"
     splits, layout = {}, {}
-    with h5py.File(path, "r") as f:
+    with open_h5(path, where) as f:
         lower = [f"{xy}_{split}" for split in SPLITS for xy in "xy"]
         upper = [k.capitalize() for k in lower]
         keys = max(lower, upper, key=lambda ks: sum(k in f for k in ks))
@@ -190,7 +212,7 @@ def prepare_eclip_multitask(name: str, source: dict, out_dir, invalid: str = "er
     path = Path(source["h5"])
     where = f"task {name!r}: {path}"
     frames, layout, targets = {}, {}, None
-    with h5py.File(path, "r") as f:
+    with open_h5(path, where) as f:
         _require(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
         for split in SPLITS:
             seqs, layout[f"X_{split}"] = _read_sequences(f, f"X_{split}", f"{where} [X_{split}]")
@@ -212,7 +234,7 @@ def prepare_insert_seq(name: str, source: dict, out_dir, invalid: str = "error")
     path = Path(source["h5"])
     where = f"task {name!r}: {path}"
     splits, layout = {}, {}
-    with h5py.File(path, "r") as f:
+    with open_h5(path, where) as f:
         _require(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
         for split in SPLITS:
             seqs, layout[f"X_{split}"] = _read_sequences(f, f"X_{split}", f"{where} [X_{split}]")

@@ -92,7 +92,9 @@ def read_cagi5(directory: str | Path) -> pd.DataFrame:
 def _element_table(elements_csv: str | Path, names) -> dict[str, tuple[str, int]]:
     """element -> (upper-case sequence, start_pos): the `<E>MOD` row when present, else `<E>`;
     an element `<E>-<cell line>` (TERT-GBM, TERT-HEK293T) falls back to `<E>`."""
-    table = pd.read_csv(elements_csv).set_index("regulatory_element")
+    table = pd.read_csv(elements_csv, dtype={"ref_sequence": str}, keep_default_na=False).set_index(
+        "regulatory_element"
+    )
     out = {}
     for name in names:
         keys = [name + "MOD", name, name.split("-")[0] + "MOD", name.split("-")[0]]

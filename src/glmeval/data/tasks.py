@@ -42,7 +42,15 @@ def _read_table(path: str | Path) -> pd.DataFrame:
 def _read_fasta(path: str | Path) -> pd.DataFrame:
     from pyfaidx import Fasta
 
-    records = Fasta(str(path), as_raw=True, sequence_always_upper=True)
+    try:
+        records = Fasta(str(path), as_raw=True)  # upper-cased (and counted) by _table_splits
+    except ValueError as err:
+        if "Duplicate key" not in str(err):
+            raise
+        raise ValueError(
+            f"{path}: two records are named {str(err).split('Duplicate key ')[-1]}; record names "
+            "are the row ids and must be unique. Rename or remove one of them."
+        ) from None
     names = list(records.keys())
     return pd.DataFrame({"id": names, "sequence": [records[name][:] for name in names]})
 
@@ -96,7 +104,16 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
     names = {**{s: s for s in SPLITS}, **source.get("split_names", {})}
     df = df.rename(columns={id_col: "id", seq_col: "sequence"})
     df["id"] = df["id"].astype(str)
-    df["sequence"] = df["sequence"].astype(str).str.upper()
+    # a missing sequence is empty (astype(str) would make NaN the valid sequence "NAN")
+    sequences = df["sequence"].fillna("").astype(str)
+    lower = int(sequences.str.contains("[a-z]", regex=True).sum())
+    if lower:
+        print(
+            f"{where}: {lower} sequence(s) have lower-case (soft-masked) bases; read as upper "
+            "case (counted in task.json provenance as uppercased_rows)",
+            file=sys.stderr,
+        )
+    df["sequence"] = sequences.str.upper()
     unknown = sorted(set(df[split_col].astype(str)) - set(names.values()))
     if unknown:
         raise ValueError(
@@ -107,7 +124,8 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
         s: df[df[split_col].astype(str) == names[s]].drop(columns=split_col).reset_index(drop=True)
         for s in SPLITS
     }
-    return splits, {"inputs": {str(p): sha256_of(p) for p in inputs}}
+    provenance = {"inputs": {str(p): sha256_of(p) for p in inputs}}
+    return splits, provenance | ({"uppercased_rows": lower} if lower else {})
 
 
 def _random_split(n: int, valid: float, test: float, seed: int = 0) -> np.ndarray:
@@ -138,7 +156,16 @@ def prepare_task(name: str, task: dict, out_dir: str | Path) -> dict:
     else:
         targets = task["targets"]
         splits, provenance = _table_splits(source, targets)
-    return write_task(name, task["kind"], targets, splits, provenance, out_dir, invalid=invalid)
+    return write_task(
+        name,
+        task["kind"],
+        targets,
+        splits,
+        provenance,
+        out_dir,
+        invalid=invalid,
+        check_classes="synthetic" not in source,
+    )
 
 
 def write_task(
@@ -152,6 +179,7 @@ def write_task(
     invalid: str = "error",
     missing_targets: bool = False,
     extra: dict | None = None,
+    check_classes: bool = False,
 ) -> dict:
     """Validate a task's splits and write them with `task.json` (last, so a task is complete
     only when its task.json exists); return the task.json content.
@@ -162,6 +190,9 @@ def write_task(
     (`invalid: drop`). Duplicate ids and empty splits are always errors. With
     `missing_targets` (splicing: unobserved tissues), a row lacks targets only when all are
     missing, and task.json says `targets_may_be_missing`. `extra` is added to task.json.
+    Targets that are not numbers, or infinite, are always errors naming the row. With
+    `check_classes` (a user's table), the labels of a binary or multilabel task must be 0/1
+    with both classes in every split.
     """
     out_dir = Path(out_dir)
     dropped = {}
@@ -171,7 +202,8 @@ def write_task(
         absent = part[targets].isna()
         bad = absent.all(axis=1) if missing_targets else absent.any(axis=1)
         for column in sequence_columns:
-            bad |= part[column].str.contains(r"[^ACGTN]", regex=True) | part[column].eq("")
+            empty = part[column].isna() | part[column].eq("")
+            bad |= empty | part[column].str.contains(r"[^ACGTN]", regex=True, na=False)
         if bad.any() and invalid == "error":
             row, first = part[bad].iloc[:1], absent[bad].iloc[0]
             missing = [t for t in targets if first[t]]
@@ -181,8 +213,14 @@ def write_task(
                     "Fix the data or set the task's invalid: drop to drop such rows."
                 )
             for column in sequence_columns:
+                value = row[column].iloc[0]
+                if not isinstance(value, str) or not value:
+                    raise ValueError(
+                        f"{where}, row id {row['id'].iloc[0]!r}: an empty sequence (column "
+                        f"{column!r}). Fill it in or remove the row, or set the task's invalid: "
+                        "drop to drop such rows."
+                    )
                 check_sequences(row[column], row["id"], where=where)
-            raise ValueError(f"{where}, row id {row['id'].iloc[0]!r}: an empty sequence.")
         if bad.any():
             dropped[split] = int(bad.sum())
             print(
@@ -190,12 +228,22 @@ def write_task(
                 file=sys.stderr,
             )
             part = part[~bad].reset_index(drop=True)
+        part = _numeric_targets(part, targets, where)
         if part.empty:
             raise ValueError(f"{where}: the split is empty.")
         splits[split] = part
-    ids = pd.concat([splits[s]["id"] for s in SPLITS])
-    if ids.duplicated().any():
-        raise ValueError(f"task {name!r}: duplicate ids, e.g. {ids[ids.duplicated()].iloc[0]!r}.")
+    if check_classes and kind in ("binary", "multilabel"):
+        _check_classes(name, kind, targets, splits)
+    ids = pd.concat([splits[s]["id"] for s in SPLITS], keys=SPLITS).reset_index(level=0)
+    repeated = ids["id"].duplicated(keep=False)
+    if repeated.any():
+        first = ids.loc[repeated, "id"].iloc[0]
+        found = sorted(set(ids.loc[ids["id"] == first, "level_0"]), key=SPLITS.index)
+        raise ValueError(
+            f"task {name!r}: duplicate ids, e.g. {first!r} ({(ids['id'] == first).sum()} rows, "
+            f"in split(s) {found}). Every row needs its own id across train, valid and test: "
+            "make the id column unique, or leave it out so that rows are numbered."
+        )
     for split in SPLITS:
         write_parquet(splits[split], out_dir / f"{split}.parquet")
     lengths = pd.concat([splits[s][c].str.len() for s in SPLITS for c in sequence_columns])
@@ -214,6 +262,44 @@ def write_task(
     }
     write_json(meta, out_dir / "task.json")
     return meta
+
+
+def _numeric_targets(part: pd.DataFrame, targets: list[str], where: str) -> pd.DataFrame:
+    """`part` with its target columns as numbers; a value that is not a number, or is
+    infinite, is an error naming the row (a missing value stays NaN)."""
+    values = part[targets].apply(pd.to_numeric, errors="coerce")
+    wrong = (values.isna() & part[targets].notna()) | np.isinf(values.to_numpy(dtype=float))
+    if wrong.to_numpy().any():
+        row, col = np.argwhere(wrong.to_numpy())[0]
+        value = part[targets[col]].iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(
+            f"{where}, row id {part['id'].iloc[row]!r}: target {targets[col]!r} is "
+            f"{value!r}, not a finite number. Fix or remove that row "
+            "(an infinite value often comes from the log of 0 or a division by 0)."
+        )
+    return part.assign(**{target: values[target] for target in targets})
+
+
+def _check_classes(name: str, kind: str, targets: list[str], splits: dict) -> None:
+    """A binary or multilabel task's labels are 0/1, both classes in every split: a single
+    class leaves AUROC and AUPR undefined and gives a probe nothing to learn."""
+    for split in SPLITS:
+        for target in targets:
+            observed = sorted(splits[split][target].dropna().unique().tolist())
+            where = f"task {name!r}, split {split!r}, target {target!r}"
+            other = [v for v in observed if v not in (0, 1)]
+            if other:
+                raise ValueError(
+                    f"{where}: labels {other[:3]} are not 0 or 1, as a {kind} task's labels "
+                    "must be. Recode the column as 0/1, or make the task a regression."
+                )
+            if len(observed) < 2:
+                raise ValueError(
+                    f"{where}: a single class ({observed}); AUROC and AUPR are undefined and a "
+                    "probe cannot learn from it. Rebalance the splits (e.g. random_split) or "
+                    "leave the target out."
+                )
 
 
 def load_split(task_dir: str | Path, split: str) -> pd.DataFrame:

@@ -234,6 +234,13 @@ class TransformersEmbedder:
                 f"{max(vocab.values())} but the model's vocabulary has {rows} rows; tokenizer "
                 "and weights come from different checkpoints. Re-download the snapshot."
             )
+        if rows is not None and len(vocab) < rows / 2 and rows - len(vocab) >= 128:
+            raise ModelError(
+                f"model {self.name!r}: the tokenizer at {path} has {len(vocab)} tokens but the "
+                f"model's vocabulary has {rows} rows, most of which no token reaches; tokenizer "
+                "and weights come from different checkpoints. Re-download the snapshot, or put "
+                "the checkpoint's own tokenizer files beside its weights."
+            )
 
 
 def _load_model(name, path, config, family, model, options):

@@ -43,7 +43,7 @@ class OneHotEmbedder:
         valid[: max(n - self.k + 1, 0)] = True
         for offset in range(self.k):
             shifted = np.full(n, 4, np.int64)
-            shifted[: n - offset] = codes[offset:]
+            shifted[: max(n - offset, 0)] = codes[offset:]  # nothing left once offset >= n
             valid &= shifted < 4
             ids = ids * 4 + np.minimum(shifted, 3)
         return np.where(valid, ids, self.hidden_size)
