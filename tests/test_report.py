@@ -39,10 +39,15 @@ def test_leaderboard_numbers_are_the_summary_s(workflow_run):
     for column in ("mean", "ci_low", "ci_high"):
         assert (joined[column] - joined[f"{column}_summary"]).abs().max() < 1e-12
     best = summary.groupby(["task", "metric", "model"])["mean"].max()
-    assert (board.set_index(["task", "metric", "model"])["mean"] == best[board.set_index(["task", "metric", "model"]).index]).all()
+    assert (
+        board.set_index(["task", "metric", "model"])["mean"]
+        == best[board.set_index(["task", "metric", "model"]).index]
+    ).all()
     grammar = board[(board["task"] == "motif_grammar") & (board["metric"] == "auroc")]
     assert grammar.sort_values("rank")["model"].iloc[0] == "onehot"  # the planted grammar
-    assert (grammar["rank_low"] <= grammar["rank"]).all() and (grammar["rank"] <= grammar["rank_high"]).all()
+    assert (grammar["rank_low"] <= grammar["rank"]).all() and (
+        grammar["rank"] <= grammar["rank_high"]
+    ).all()
     assert "motif_grammar (auroc)" in (tables / "leaderboard.md").read_text()
 
 
@@ -56,13 +61,29 @@ def test_provenance_names_versions_checkpoints_and_devices(workflow_run):
 
 
 @pytest.mark.skipif(browser.chromium_path() is None, reason="chromium is not installed")
-def test_report_renders_in_a_browser_and_lists_every_figure(workflow_run, workflow_config, tmp_path):
+def test_report_renders_in_a_browser_and_lists_every_figure(
+    workflow_run, workflow_config, tmp_path
+):
     report = tmp_path / "report.html"
     result = subprocess.run(
-        [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--configfile",
-         str(workflow_config), "--directory", str(workflow_run), "all", "zeroshot",
-         "--report", str(report)],
-        check=False, cwd=REPO, capture_output=True, text=True, timeout=900,
+        [
+            str(BIN / "snakemake"),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(workflow_config),
+            "--directory",
+            str(workflow_run),
+            "all",
+            "zeroshot",
+            "--report",
+            str(report),
+        ],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     page = browser.render_report(report, tmp_path / "report.png")
@@ -72,8 +93,13 @@ def test_report_renders_in_a_browser_and_lists_every_figure(workflow_run, workfl
     index = pd.read_csv(workflow_run / "results" / "figures" / "index.csv")
     for name in index.loc[index["status"] == "made", "figure"]:
         assert f"{name}.png" in page.text, name
-    for item in ("leaderboard.csv", "paper_comparison.csv", "provenance.csv", "probe_summary.csv",
-                 "logos.png"):
+    for item in (
+        "leaderboard.csv",
+        "paper_comparison.csv",
+        "provenance.csv",
+        "probe_summary.csv",
+        "logos.png",
+    ):
         assert item in page.text
     assert "Leaderboard" in page.text and "Fig. 6: attribution" in page.text
     assert not browser.is_blank(tmp_path / "report.png")
@@ -83,10 +109,17 @@ def test_the_papers_numbers_stand_beside_the_runs(workflow_run):
     comparison = pd.read_csv(workflow_run / "results" / "tables" / "paper_comparison.csv")
     summary = pd.read_csv(workflow_run / "results" / "tables" / "probe_summary.csv")
     grammar = comparison[comparison["task"] == "motif_grammar"].iloc[0]
-    ours = summary[(summary["task"] == "motif_grammar") & (summary["model"] == "onehot")
-                   & (summary["probe"] == "rep_cnn_binary") & (summary["metric"] == "auroc")]
+    ours = summary[
+        (summary["task"] == "motif_grammar")
+        & (summary["model"] == "onehot")
+        & (summary["probe"] == "rep_cnn_binary")
+        & (summary["metric"] == "auroc")
+    ]
     assert grammar["match"] == "matched" and grammar["ours"] == ours["mean"].item()
     assert grammar["difference"] == pytest.approx(ours["mean"].item() - 0.97)
     never_run = comparison[comparison["model"] == "tiny_mistral"].iloc[0]
     assert never_run["match"] == "missing" and pd.isna(never_run["ours"])
-    assert "| no CLS token: never run |" in (workflow_run / "results" / "tables" / "paper_comparison.md").read_text()
+    assert (
+        "| no CLS token: never run |"
+        in (workflow_run / "results" / "tables" / "paper_comparison.md").read_text()
+    )
