@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
 import requests
 import urllib3
@@ -44,6 +44,8 @@ RECORD = "download.json"
 #: Set to 1/true/yes to forbid all downloads (same effect as `download(..., offline=True)`).
 OFFLINE_ENV = "GLMEVAL_OFFLINE"
 SPEC_KEYS = {"zenodo", "file", "url", "sha256", "md5", "unpack"}
+#: Plain HTTP is allowed only to this machine (local mirrors, tests); everything else is HTTPS.
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 _CHUNK = 1 << 20
@@ -366,11 +368,29 @@ def _fetch_once(
     return total
 
 
+def check_transport(url: str) -> None:
+    """Refuse anything but HTTPS (plain HTTP only to this machine's loopback)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "https" or (parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS):
+        return
+    raise DownloadError(
+        f"refusing {url}: files are downloaded over HTTPS only (plain HTTP only from this "
+        "machine's loopback address). Give the file's https:// address in the config."
+    )
+
+
+def _refuse_insecure_redirect(response: requests.Response, *args, **kwargs) -> None:
+    """A response hook: a redirect is followed only to an address `check_transport` allows."""
+    if response.is_redirect:
+        check_transport(urljoin(response.url, response.headers["location"]))
+
+
 def _get(
     session: requests.Session, url: str, timeout: float, headers: dict[str, str]
 ) -> requests.Response:
-    """A streaming GET; transient failures raise _Retryable, other HTTP errors DownloadError
-    (416 is left to the caller)."""
+    """A streaming GET over HTTPS (`check_transport`, redirects included); transient failures
+    raise _Retryable, other HTTP errors DownloadError (416 is left to the caller)."""
+    check_transport(url)
     try:
         response = session.get(url, headers=headers, stream=True, timeout=timeout)
     except _TRANSIENT as err:
@@ -513,6 +533,7 @@ def _retry_after(response: requests.Response) -> float | None:
 def _session() -> requests.Session:
     session = requests.Session()
     session.headers.update({"User-Agent": f"glmeval/{__version__}", "Accept-Encoding": "identity"})
+    session.hooks["response"].append(_refuse_insecure_redirect)
     return session
 
 
