@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from glmeval.config import ProbeJob
 from glmeval.io import atomic_path, write_csv
+from glmeval.report import predictions_loader
 from glmeval.stats import (
     CONFIG,
     MEAN_TARGET,
@@ -357,22 +357,6 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _prediction_loader(root: str | Path) -> LoadPredictions:
-    def load(key: dict) -> pd.DataFrame:
-        job = ProbeJob(
-            key["task"],
-            key["model"],
-            key["representation"],
-            int(key["layer"]),
-            key["probe"],
-            float(key["train_fraction"]),
-            int(key["seed"]),
-        )
-        return pd.read_parquet(Path(root) / job.predictions_path)
-
-    return load
-
-
 def write_leaderboard(
     summary_path: str | Path,
     comparisons_path: str | Path,
@@ -388,7 +372,7 @@ def write_leaderboard(
         pd.read_csv(summary_path),
         pd.read_csv(comparisons_path),
         pd.read_csv(metrics_path),
-        _prediction_loader(root),
+        predictions_loader(root),
         n_boot,
     )
     write_csv(board, csv_path)

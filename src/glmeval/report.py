@@ -57,19 +57,11 @@ def write_combined_table(task_tables: Iterable[str | Path], out_path: str | Path
     write_csv(pd.concat([pd.read_csv(path) for path in task_tables], ignore_index=True), out_path)
 
 
-def write_probe_stats(
-    metrics_path: str | Path,
-    baselines: dict[str, dict],
-    summary_path: str | Path,
-    comparisons_path: str | Path,
-    n_boot: int = 1000,
-    root: str | Path = ".",
-) -> None:
-    """Replicate summaries and comparisons with each task's baseline (`glmeval.config.baselines`),
-    reading each run's predictions from its directory under `root`."""
-    table = pd.read_csv(metrics_path)
+def predictions_loader(root: str | Path = "."):
+    """`load(key)`: the predictions of the run that a stats key (run keys + seed) names, read
+    from its directory under `root`."""
 
-    def load_predictions(key: dict) -> pd.DataFrame:
+    def load(key: dict) -> pd.DataFrame:
         job = ProbeJob(
             key["task"],
             key["model"],
@@ -81,5 +73,20 @@ def write_probe_stats(
         )
         return pd.read_parquet(Path(root) / job.predictions_path)
 
+    return load
+
+
+def write_probe_stats(
+    metrics_path: str | Path,
+    baselines: dict[str, dict],
+    summary_path: str | Path,
+    comparisons_path: str | Path,
+    n_boot: int = 1000,
+    root: str | Path = ".",
+) -> None:
+    """Replicate summaries and comparisons with each task's baseline (`glmeval.config.baselines`),
+    reading each run's predictions from its directory under `root`."""
+    table = pd.read_csv(metrics_path)
+    load_predictions = predictions_loader(root)
     write_csv(stats.summarize(table, load_predictions, n_boot), summary_path)
     write_csv(stats.compare(table, baselines, load_predictions, n_boot), comparisons_path)
