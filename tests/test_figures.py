@@ -11,6 +11,7 @@ from glmeval.figures.plan import figure_inputs, figure_plan
 from glmeval.figures.style import Labels
 from glmeval.io import write_csv
 from glmeval.report import markdown_table
+from glmeval.stats import CONFIG as CONFIGURATION_KEYS
 from glmeval.stats import MEAN_TARGET
 
 CONFIG = {
@@ -88,17 +89,7 @@ def _tables(tmp_path):
                 }
             )
     metrics = pd.DataFrame(rows)
-    keys = [
-        "task",
-        "target",
-        "model",
-        "layer",
-        "representation",
-        "probe",
-        "width",
-        "train_fraction",
-        "metric",
-    ]
+    keys = CONFIGURATION_KEYS
     summary = metrics.groupby(keys, as_index=False)["value"].agg(
         n_replicates="size", mean="mean", std="std", median="median"
     )
@@ -301,17 +292,7 @@ def test_every_paper_panel_draws_from_tables_shaped_like_the_paper_s(tmp_path):
                 }
             )
     metrics = pd.DataFrame(rows)
-    keys = [
-        "task",
-        "target",
-        "model",
-        "layer",
-        "representation",
-        "probe",
-        "width",
-        "train_fraction",
-        "metric",
-    ]
+    keys = CONFIGURATION_KEYS
     summary = metrics.groupby(keys, as_index=False)["value"].agg(
         n_replicates="size", mean="mean", std="std"
     )

@@ -79,6 +79,14 @@ def _probe_order(labels: Labels, probe: str, representation: str) -> tuple:
     return rank, _REP_ORDER.index(representation) if representation in _REP_ORDER else 9
 
 
+def _labels_in_probe_order(rows: pd.DataFrame, column: str, labels: Labels) -> list[str]:
+    """The distinct values of `rows[column]` (labels of probes), in the paper's probe order."""
+    order = {}
+    for label, p, r in rows[[column, "probe", "representation"]].itertuples(index=False):
+        order[label] = min(order.get(label, (99, 99)), _probe_order(labels, p, r))
+    return sorted(order, key=order.get)
+
+
 def _model_order(labels: Labels, models) -> list[str]:
     return sorted(models, key=lambda m: labels.order.index(m) if m in labels.order else 1e9)
 
@@ -90,13 +98,10 @@ def probes(results: Results, spec: dict, labels: Labels, metric: str):
     wanted = rows["width"] == spec.get("width", 1.0)
     rows = rows[wanted | ~wanted.groupby([rows["model"], rows["probe"]]).transform("any")]
     rows = rows.assign(
-        probe_label=[labels.probe(p, r) for p, r in zip(rows["probe"], rows["representation"])],
-        order=[_probe_order(labels, p, r) for p, r in zip(rows["probe"], rows["representation"])],
+        probe_label=[labels.probe(p, r) for p, r in zip(rows["probe"], rows["representation"])]
     )
     rows = _best(rows, ["model", "probe_label"])
-    categories = sorted(
-        set(rows["probe_label"]), key=lambda c: min(rows.loc[rows.probe_label == c, "order"])
-    )
+    categories = _labels_in_probe_order(rows, "probe_label", labels)
     fig, ax = plt.subplots(figsize=(3.2 + 1.1 * len(categories), 3.8))
     for model in _model_order(labels, rows["model"].unique()):
         own = rows[rows["model"] == model].set_index("probe_label").reindex(categories)
@@ -116,7 +121,7 @@ def probes(results: Results, spec: dict, labels: Labels, metric: str):
     ax.set_title(spec.get("title", spec["task"]))
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
-    return fig, rows.drop(columns=["order"])
+    return fig, rows
 
 
 def models(results: Results, spec: dict, labels: Labels, metric: str):
@@ -189,13 +194,7 @@ def layers(results: Results, spec: dict, labels: Labels, metric: str):
             for p, r, w in zip(rows["probe"], rows["representation"], rows["width"])
         ]
     )
-    curves = sorted(
-        set(rows["curve"]),
-        key=lambda c: min(
-            _probe_order(labels, p, r)
-            for p, r in rows.loc[rows["curve"] == c, ["probe", "representation"]].to_numpy()
-        ),
-    )
+    curves = _labels_in_probe_order(rows, "curve", labels)
     colors = dict(zip(curves, plt.get_cmap("tab10").colors * 3))
     swept = _model_order(labels, rows["model"].unique())
     fig, axes = _panels(len(swept), 4.2, 3.2)
@@ -225,13 +224,7 @@ def widths(results: Results, spec: dict, labels: Labels, metric: str):
     )
     rows = _best(rows, ["model", "probe_label", "width"])
     rows = rows[rows.groupby(["model", "probe_label"])["width"].transform("nunique") > 1]
-    probes = sorted(
-        set(rows["probe_label"]),
-        key=lambda c: min(
-            _probe_order(labels, p, r)
-            for p, r in rows.loc[rows["probe_label"] == c, ["probe", "representation"]].to_numpy()
-        ),
-    )
+    probes = _labels_in_probe_order(rows, "probe_label", labels)
     fig, axes = _panels(len(probes), 3.6, 3.2)
     ticks = sorted(rows["width"].unique())
     for ax, probe in zip(axes, probes):

@@ -96,7 +96,7 @@ def headline_metric(config: dict, task: str) -> str:
     return METRICS[config["tasks"][task]["kind"]][0]
 
 
-def _runs(jobs: Sequence[ProbeJob], spec: dict, config: dict) -> list[ProbeJob]:
+def _runs(jobs: Sequence[ProbeJob], spec: dict) -> list[ProbeJob]:
     models = spec.get("models")
     probes = spec.get("probes")
     return [
@@ -132,7 +132,7 @@ def _why_not(kind: str, spec: dict, config: dict, jobs: Sequence[ProbeJob]) -> s
     missing = [t for t in spec["_tasks"] if t not in config["tasks"]]
     if missing:
         return f"tasks {missing} are not configured"
-    runs = _runs(jobs, spec, config)
+    runs = _runs(jobs, spec)
     if kind == "targets":  # the reference is drawn whatever models and probes are listed
         x = spec["x"]
         runs += [
