@@ -1,5 +1,6 @@
 """The workflow as users run it: lint, format, the paper's DAG, a bad config, the demo end to end."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -92,8 +93,10 @@ def test_demo_outputs(workflow_run, workflow_config):
         for ext in ("png", "pdf"):
             assert (workflow_run / "results" / "figures" / f"{task}_probes.{ext}").stat().st_size > 1000
         meta = yaml.safe_load((workflow_run / "results" / "embeddings" / "tiny_nt" / task / "test" / "meta.json").read_text())
-        layers = [0, 1, 2] if task == "motif_activity" else [2]  # the grammar task: last only
-        assert meta["dtype"] == "float16" and meta["token_layers"] == layers
+        # token matrices of the layers token-level probes read: the last (conftest)
+        assert meta["dtype"] == "float16" and meta["token_layers"] == [2]
+        assert np.load(workflow_run / "results/embeddings/tiny_nt" / task / "test/pooled.npy",
+                       mmap_mode="r").shape[1] == 3  # every layer pooled
         assert meta["snapshot"]["builder"] == "tiny_nt" and meta["random_init"] is None
         assert meta["settings"] == {"family": "masked_lm"}  # what changes the arrays
     # the random_init control shares tiny_nt's snapshot but not its weights
@@ -169,3 +172,17 @@ def test_data_from_a_download_then_offline(tmp_path, shared):
     result = snakemake("--cores", "1", "data", "--configfile", str(tmp_path / "c.yaml"),
                        "--directory", str(work), "--show-failed-logs")
     assert result.returncode != 0 and "snakemake download" in result.stdout + result.stderr
+
+
+def test_features_from_a_file_are_probed_like_a_model(workflow_run):
+    """conftest's motif_counts (family features): a Parquet of planted-motif counts, by id."""
+    table = pd.read_csv(workflow_run / "results" / "tables" / "probe_metrics.csv")
+    mine = table[table["model"] == "motif_counts"]
+    assert set(zip(mine["probe"], mine["representation"])) == {("ridge", "mean"), ("rep_mlp", "mean")}
+    pearson = table[(table["metric"] == "pearson") & (table["probe"] == "ridge")].set_index("model")
+    assert pearson.loc["motif_counts", "value"] > 0.5 > pearson.loc["onehot", "value"]
+    meta = json.loads((workflow_run / "results/embeddings/motif_counts/motif_activity/test/meta.json").read_text())
+    assert meta["hidden_size"] == 6 and meta["n_layers"] == 0 and len(meta["features_sha256"]) == 64
+    board = pd.read_csv(workflow_run / "results" / "tables" / "leaderboard.csv")
+    assert "motif_counts" in set(board["model"])
+    assert not list((workflow_run / "results" / "transfer").glob("*/*/motif_counts"))  # no windows

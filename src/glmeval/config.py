@@ -264,6 +264,11 @@ def _context_errors(config: dict) -> list[str]:
                     f"({limit} bases); give it a shorter window (zeroshot.windows.{name}), or "
                     + windowing(name)
                 )
+            if FAMILIES[settings["family"]].loader == "features":
+                errors.append(
+                    f"{where}.models: {name!r} reads its features from a file and has none for "
+                    "the variants' sequences; drop it from zeroshot.models"
+                )
             scores = zeroshot.get("scores", "auto")
             if "llr" in scores and FAMILIES[settings["family"]].head is None:
                 errors.append(
@@ -335,12 +340,15 @@ class TransferJob:
 
 def transfer_jobs(config: dict, jobs: list[ProbeJob]) -> list[TransferJob]:
     """For each variants dataset's transfer entries: the first seed's full-data run of each
-    listed probe, at the last layer probed, per model and representation (spec §6.3)."""
+    listed probe, at the last layer probed, per model and representation (spec §6.3). A
+    features model has no features for the variants' windows: it is not transferred."""
     out = []
     for name, variants in config.get("variants", {}).items():
         for entry in variants.get("transfer", []):
             chosen = {}
             for j in jobs:
+                if FAMILIES[model_settings(config, j.model)["family"]].loader == "features":
+                    continue
                 if j.task == entry["task"] and j.probe in entry["probes"] and j.train_fraction == 1:
                     key = (j.model, j.representation, j.probe)
                     best = chosen.get(key)
@@ -386,6 +394,24 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
                 errors.append(f"models.{name}.{key} applies only to language-model families")
     if "k" in model and family.name != "onehot":
         errors.append(f"models.{name}.k applies only to the onehot family")
+    for key in ("ids", "id_column", "per_token"):
+        if key in model and family.name != "features":
+            errors.append(f"models.{name}.{key} applies only to the features family")
+    if family.name == "features" and not {"path", "download"} & set(model.get("source", {})):
+        errors.append(
+            f"models.{name}.source: a features model reads a file: give source.path (or a "
+            "download and the path inside it)"
+        )
+    for task_name, task in tasks.items():
+        if (
+            family.name == "features"
+            and name in task.get("models", [])
+            and "splicing" in task["source"]
+        ):
+            errors.append(
+                f"tasks.{task_name}.models: {name!r} has one feature vector per row, and the "
+                "splicing probes read one per sequence (left and right); drop it from the task"
+            )
     if model.get("long_sequences") == "window" and "window_bases" not in model:
         errors.append(f"models.{name}: long_sequences: window needs window_bases")
     layers = model.get("probe_layers", "last")
@@ -569,11 +595,16 @@ def representations(config: dict, model_name: str, probe_name: str) -> list[str]
     probe = config["probes"][probe_name]
     if model_name not in probe.get("models", config["models"]):
         return []
-    has_cls = FAMILIES[model_settings(config, model_name)["family"]].has_cls
+    settings = model_settings(config, model_name)
+    family = FAMILIES[settings["family"]]
+    # a features model has token matrices only where its file holds them
+    has_tokens = family.loader != "features" or settings.get("per_token", False)
     return [
         rep
         for rep in config.get("representations", ["cls", "mean", "tokens"])
-        if rep in PROBE_INPUTS[probe["type"]] and (rep != "cls" or has_cls)
+        if rep in PROBE_INPUTS[probe["type"]]
+        and (rep != "cls" or family.has_cls)
+        and (rep != "tokens" or has_tokens)
     ]
 
 
@@ -753,6 +784,12 @@ def attribution_errors(config: dict, jobs: list[ProbeJob]) -> list[str]:
                 continue
             settings = model_settings(config, model)
             family = FAMILIES[settings["family"]]
+            if family.loader == "features":
+                errors.append(
+                    f"{at}: {model!r} reads its features from a file: nothing maps them back "
+                    "to bases, so it cannot be explained; choose another model"
+                )
+                continue
             methods = entry.get("methods", ["ism"])  # GIA predicts like ISM
             if probe is not None:
                 run = explained_run(config, jobs, task, model, probe)

@@ -7,23 +7,32 @@ Rows whose truth is NaN (an unobserved splicing tissue) are omitted, as scipy's
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import average_precision_score, roc_auc_score
+
+# scipy.stats and sklearn.metrics are imported where used: every probe job imports this module,
+# and they are a second of its start-up
 
 
 def pearson(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(stats.pearsonr(y, pred).statistic)
+    from scipy.stats import pearsonr
+
+    return float(pearsonr(y, pred).statistic)
 
 
 def spearman(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(stats.spearmanr(y, pred).statistic)
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(y, pred).statistic)
 
 
 def auroc(y: np.ndarray, prob: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, prob))
 
 
 def aupr(y: np.ndarray, prob: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(y, prob))
 
 

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from glmeval.metrics import metric_value
 
@@ -384,7 +383,9 @@ def mann_whitney(a: Sequence[float], b: Sequence[float], alternative: str = "two
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size < 2 or b.size < 2:
         return float("nan")
-    return float(sps.mannwhitneyu(a, b, alternative=alternative).pvalue)
+    from scipy.stats import mannwhitneyu  # imported here: probe jobs import this module
+
+    return float(mannwhitneyu(a, b, alternative=alternative).pvalue)
 
 
 # --------------------------------------------------------------------------- table helpers

@@ -30,7 +30,7 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     echo "munged $(cat /run/munge/munged.pid)" >> "$state/started"
 fi
 
-cpus=$(nproc)
+cpus=$(getconf _NPROCESSORS_ONLN)  # not nproc, which follows OMP_NUM_THREADS
 memory_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))
 cat > "$state/slurm.conf" <<CONF
 ClusterName=glmeval

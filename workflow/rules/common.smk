@@ -20,6 +20,7 @@ TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
     "results/tables/probe_metrics.csv",
     "results/tables/probe_summary.csv",
     "results/tables/probe_comparisons.csv",
+    "results/tables/leakage.csv",
 ]
 ZEROSHOT = {
     name: [f"results/zeroshot/{name}/{m}.parquet" for m in v["zeroshot"]["models"]]
@@ -93,6 +94,9 @@ def variant_model_inputs(wildcards):
     weights = model_dir(wildcards.model)
     if weights:
         inputs["model"] = weights
+    ids = glm_config.model_settings(config, wildcards.model).get("ids")
+    if ids:  # a features model's .npy row ids
+        inputs["ids"] = ids
     return inputs
 
 
@@ -174,6 +178,9 @@ def embedding_inputs(wildcards):
     weights = model_dir(wildcards.model)
     if weights:
         inputs["model"] = weights
+    ids = glm_config.model_settings(config, wildcards.model).get("ids")
+    if ids:  # a features model's .npy row ids
+        inputs["ids"] = ids
     return inputs
 
 

@@ -71,3 +71,24 @@ rule model_table:
         "../../envs/glmeval.yaml"
     script:
         "../scripts/task_table.py"
+
+
+rule leakage_table:
+    """Copies across each task's splits, from the audits in task.json (docs/semantics.md)."""
+    input:
+        expand("resources/data/{task}/task.json", task=TASKS),
+    output:
+        report(
+            "results/tables/leakage.csv",
+            caption="../report/leakage.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/leakage_table.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        tasks=TASKS,
+    script:
+        "../scripts/leakage_table.py"

@@ -134,7 +134,7 @@ def _provenance(path: Path, layout: dict[str, str], **extra) -> dict:
     return {"h5": str(path), "sha256": sha256_of(path), "layout": layout, **extra}
 
 
-def prepare_lentimpra(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+def prepare_lentimpra(name: str, source: dict, out_dir, **checks) -> dict:
     """lentiMPRA `lentiMPRA_{HepG2,K562}.h5` (§4.1–4.2): one-hot `{k}_x` (N, 230, 4) and activity
     `{k}_y` (N,) (an (N, 1) column is accepted) for folds k = 1..10; folds 1–8 train, 9 valid,
     10 test, in fold order. Target `activity`; ids `fold{k}-{row}`."""
@@ -153,12 +153,10 @@ def prepare_lentimpra(name: str, source: dict, out_dir, invalid: str = "error") 
             _check_values(splits[split], ["activity"], f"{where}, split {split!r}", binary=False)
     fold_lists = {split: list(folds) for split, folds in LENTIMPRA_FOLDS.items()}
     provenance = _provenance(path, layout, folds=fold_lists)
-    return write_task(
-        name, "regression", ["activity"], splits, provenance, out_dir, invalid=invalid
-    )
+    return write_task(name, "regression", ["activity"], splits, provenance, out_dir, **checks)
 
 
-def prepare_binary_h5(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+def prepare_binary_h5(name: str, source: dict, out_dir, **checks) -> dict:
     """One ChIP-seq TF `chip/{TF}_200.h5` or one eCLIP RBP `eclip/{RBP}_K562_200.h5` (§5.1):
     200-nt one-hot (N, C, 200), channels-first, C = 4 (ChIP) or C >= 4 (eCLIP; channels after
     the first four ignored), and binary labels (N, 1) (or (N,)). ChIP keys are lower case
@@ -181,7 +179,7 @@ def prepare_binary_h5(name: str, source: dict, out_dir, invalid: str = "error") 
             splits[split] = _frame(split, seqs, {"label": y[:, 0]})
             _check_values(splits[split], ["label"], f"{where} [{ys}]", binary=True)
     return write_task(
-        name, "binary", ["label"], splits, _provenance(path, layout), out_dir, invalid=invalid
+        name, "binary", ["label"], splits, _provenance(path, layout), out_dir, **checks
     )
 
 
@@ -204,7 +202,7 @@ def _task_names(f: h5py.File, source: dict, n_tasks: int, where: str) -> tuple[l
     return names, origin
 
 
-def prepare_eclip_multitask(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+def prepare_eclip_multitask(name: str, source: dict, out_dir, **checks) -> dict:
     """Multitask K562 eCLIP `eclip/K562.h5` (§3.8, §5.6): `X_{split}` one-hot (N, L, 4),
     channels-last, L ≈ 1000 [inferred; the number of tasks and L are unknown, §13 item 1], and
     `Y_{split}` (N, T) binary. Kind multilabel, one target column per task (names: see
@@ -223,10 +221,10 @@ def prepare_eclip_multitask(name: str, source: dict, out_dir, invalid: str = "er
             frames[split] = _frame(split, seqs, dict(zip(targets, y.T)))
             _check_values(frames[split], targets, f"{where} [Y_{split}]", binary=True)
     provenance = _provenance(path, layout, task_names_from=origin)
-    return write_task(name, "multilabel", targets, frames, provenance, out_dir, invalid=invalid)
+    return write_task(name, "multilabel", targets, frames, provenance, out_dir, **checks)
 
 
-def prepare_insert_seq(name: str, source: dict, out_dir, invalid: str = "error") -> dict:
+def prepare_insert_seq(name: str, source: dict, out_dir, **checks) -> dict:
     """INSERT-seq `RNAenlong/insert_dataset.h5` (§8.1): `X_{split}` one-hot (N, 173, 4),
     channels-last, and `Y_{split}` (N, k); the archive's own train/valid/test split. Target
     `log1p_y0` = log(Y[:, 0] + 1), the only label the paper uses; Y[:, 0] <= -1 is an error
@@ -248,9 +246,7 @@ def prepare_insert_seq(name: str, source: dict, out_dir, invalid: str = "error")
             splits[split] = _frame(split, seqs, {"log1p_y0": np.log1p(y)})
             _check_values(splits[split], ["log1p_y0"], f"{where} [Y_{split}]", binary=False)
     provenance = _provenance(path, layout, target="log(Y[:, 0] + 1)")
-    return write_task(
-        name, "regression", ["log1p_y0"], splits, provenance, out_dir, invalid=invalid
-    )
+    return write_task(name, "regression", ["log1p_y0"], splits, provenance, out_dir, **checks)
 
 
 ARCHIVE_TASKS = {

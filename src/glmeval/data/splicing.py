@@ -146,7 +146,9 @@ def _read_split(path: Path, fasta: Fasta, genome: Path, invalid: str) -> tuple[p
     return part, scale
 
 
-def prepare_splicing(name: str, source: dict, out_dir: str | Path, invalid: str = "error") -> dict:
+def prepare_splicing(
+    name: str, source: dict, out_dir: str | Path, invalid: str = "error", **checks
+) -> dict:
     """Write the splicing task to `out_dir` (`{split}.parquet` + `task.json`); return task.json.
 
     `source`: {"splicing": {split: gtex_{split}_psi.csv}, "genome": hg38 FASTA (".fai" built if
@@ -199,5 +201,6 @@ def prepare_splicing(name: str, source: dict, out_dir: str | Path, invalid: str 
         sequence_columns=("left", "right"),
         invalid=invalid,
         missing_targets=True,
+        **checks,
         extra={"target_offset": "mean_logit"},
     )

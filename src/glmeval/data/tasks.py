@@ -141,15 +141,16 @@ def _random_split(n: int, valid: float, test: float, seed: int = 0) -> np.ndarra
 def prepare_task(name: str, task: dict, out_dir: str | Path) -> dict:
     """Write `{out_dir}/{split}.parquet` and `{out_dir}/task.json` for configured task `name`
     (its file references already resolved to local paths); return the task.json content."""
-    source, invalid = task["source"], task.get("invalid", "error")
+    source = task["source"]
+    checks = {"invalid": task.get("invalid", "error"), "leakage": task.get("leakage", {})}
     if "archive" in source:
         from glmeval.data.archive import ARCHIVE_TASKS
 
-        return ARCHIVE_TASKS[source["archive"]](name, source, out_dir, invalid=invalid)
+        return ARCHIVE_TASKS[source["archive"]](name, source, out_dir, **checks)
     if "splicing" in source:
         from glmeval.data.splicing import prepare_splicing
 
-        return prepare_splicing(name, source, out_dir, invalid=invalid)
+        return prepare_splicing(name, source, out_dir, **checks)
     if "synthetic" in source:
         targets = TARGETS[source["synthetic"]]
         splits, provenance = _synthetic_splits(source)
@@ -163,7 +164,7 @@ def prepare_task(name: str, task: dict, out_dir: str | Path) -> dict:
         splits,
         provenance,
         out_dir,
-        invalid=invalid,
+        **checks,
         check_classes="synthetic" not in source,
     )
 
@@ -180,6 +181,7 @@ def write_task(
     missing_targets: bool = False,
     extra: dict | None = None,
     check_classes: bool = False,
+    leakage: dict | None = None,
 ) -> dict:
     """Validate a task's splits and write them with `task.json` (last, so a task is complete
     only when its task.json exists); return the task.json content.
@@ -192,7 +194,9 @@ def write_task(
     missing, and task.json says `targets_may_be_missing`. `extra` is added to task.json.
     Targets that are not numbers, or infinite, are always errors naming the row. With
     `check_classes` (a user's table), the labels of a binary or multilabel task must be 0/1
-    with both classes in every split.
+    with both classes in every split. `leakage` (the task's `leakage` settings) configures the
+    audit of copies across splits (glmeval.data.leakage), reported in task.json as `leakage`;
+    with its `resplit` kinds, each group of such copies is moved to one split first.
     """
     out_dir = Path(out_dir)
     dropped = {}
@@ -232,6 +236,7 @@ def write_task(
         if part.empty:
             raise ValueError(f"{where}: the split is empty.")
         splits[split] = part
+    audit = _leakage_audit(splits, sequence_columns, leakage or {})
     if check_classes and kind in ("binary", "multilabel"):
         _check_classes(name, kind, targets, splits)
     ids = pd.concat([splits[s]["id"] for s in SPLITS], keys=SPLITS).reset_index(level=0)
@@ -258,10 +263,35 @@ def write_task(
         "targets_may_be_missing": missing_targets,
         "dropped": dropped,
         "provenance": provenance,
+        "leakage": audit,
         **(extra or {}),
     }
     write_json(meta, out_dir / "task.json")
     return meta
+
+
+def _leakage_audit(splits: dict, sequence_columns, settings: dict) -> dict:
+    """Audit the splits for copies across them, first moving each group of copies of the
+    `resplit` kinds to one split (in place); the `leakage` entry of task.json."""
+    from glmeval.data import leakage
+
+    options = {k: v for k, v in settings.items() if k in leakage.DEFAULTS}
+
+    def audit() -> pd.DataFrame:
+        if len(sequence_columns) == 1:
+            return leakage.find_leaks(splits, sequence_columns[0], **options)
+        columns = list(sequence_columns)  # several sequences per row (splicing): one key
+        keyed = {s: splits[s].assign(_key=splits[s][columns].agg("N".join, axis=1)) for s in SPLITS}
+        return leakage.find_leaks(keyed, "_key", **options)
+
+    found, report = audit(), {"settings": leakage.DEFAULTS | options}
+    kinds = settings.get("resplit", [])
+    if kinds:
+        report["resplit"] = {"kinds": list(kinds), "before": leakage.summarize(found)["pairs"]}
+        new, report["resplit"]["moved_into"] = leakage.resplit(splits, found, kinds)
+        splits.update(new)
+        found = audit()
+    return report | leakage.summarize(found)
 
 
 def _numeric_targets(part: pd.DataFrame, targets: list[str], where: str) -> pd.DataFrame:

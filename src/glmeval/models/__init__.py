@@ -43,9 +43,13 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
     """The Embedder of model `name` (`model` = its effective settings) stored at `path` (for a
     `download` source: the unpacked download, which holds the checkpoint at `source.path`)."""
     family = family_of(name, model)
+    if family.loader == "features":
+        raise ModelError(
+            f"model {name!r} reads its features from a file (family features): there is no "
+            "model to run on sequences."
+        )
     _check_runtime(name, family, device)
-    if path is not None and "download" in model.get("source", {}):
-        path = Path(path) / model["source"]["path"]
+    path = local_path(model, path)
     if path is not None:
         _check_snapshot(name, model, Path(path))
     seed = model.get("random_init")
@@ -75,6 +79,14 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
 
         embedder = Windowed(embedder, model["window_bases"])
     return embedder
+
+
+def local_path(model: dict, path: str | Path | None) -> Path | None:
+    """Where a model's checkpoint (or features file) is: `path`, or for a `download` source the
+    unpacked download at `path` with `source.path` inside it."""
+    if path is not None and "download" in model.get("source", {}):
+        return Path(path) / model["source"]["path"]
+    return None if path is None else Path(path)
 
 
 def resolve_model(model: dict, out_dir: str | Path, name: str | None = None) -> None:

@@ -29,7 +29,7 @@ class LayerModules:
 @dataclass(frozen=True)
 class Family:
     name: str
-    loader: str  # onehot | transformers | sei | rbp
+    loader: str  # onehot | transformers | sei | rbp | features
     description: str
     head: str | None = None  # masked_lm | causal_lm: the LM head loaded for logits
     has_cls: bool = False  # token 0 is a CLS token worth probing
@@ -133,6 +133,12 @@ FAMILIES = {
         ),
         Family("sei", "sei", "Sei: supervised sequence-to-function CNN, `spline_tr` output"),
         Family("rbp", "rbp", "the paper's multitask eCLIP CNN, trained by the workflow"),
+        Family(
+            "features",
+            "features",
+            "your own features from a file, looked up by id (glmeval.models.features)",
+            context="unlimited",
+        ),
     ]
 }
 

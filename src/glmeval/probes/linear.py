@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+
+# sklearn is imported where used: neural probe jobs import this module too
 
 
 def ridge(x_train, y_train, x_test, alpha: float) -> np.ndarray:
     """Ridge(alpha), or OLS at alpha 0, per target on the rows where it is observed (paper:
     alpha 1e-3, fit on train only); predictions (N, targets)."""
+
+    from sklearn.linear_model import LinearRegression, Ridge
 
     def model():
         return Ridge(alpha=alpha) if alpha > 0 else LinearRegression()
@@ -27,6 +30,8 @@ def logistic(
 ) -> np.ndarray:
     """L2 logistic regression (C = 1/alpha) per target; test-set probabilities (N, targets), or
     0/1 predictions with `hard_labels` (the paper's AUROC on `predict()`, spec §13 item 6)."""
+    from sklearn.linear_model import LogisticRegression
+
     columns = []
     for j in range(y_train.shape[1]):
         model = LogisticRegression(C=1.0 / alpha, max_iter=2000, random_state=seed)
