@@ -62,8 +62,9 @@ STAGED_DOWNLOAD = "standin_models"
 
 @pytest.fixture(scope="session")
 def workflow_config(tmp_path_factory, standins) -> Path:
-    """The demo (its language models' probes shorter, tiny_nt's layer sweep on one task), plus a
-    random_init control and, where ../shared is present, the real
+    """The demo, smaller (the language models' neural probes shorter or left out, tiny_nt's
+    layer sweep on one task, the grammar task without tiny_mistral), plus features from a file
+    and, where ../shared is present, the real
     pretrained Mistral-DNA checkpoint on one task and Task 3 on the real CAGI5 variants:
     zero-shot scores of every variant of the 15 elements, the activity probes transferred
     to 230-nt windows of LDLR, SORT1, F9 and PKLR, and the families the paper adds (GPN and Sei
@@ -73,13 +74,6 @@ def workflow_config(tmp_path_factory, standins) -> Path:
 
     root = tmp_path_factory.mktemp("config")
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    config["models"]["random_tiny_nt"] = {
-        "family": "random_init",
-        "of": "tiny_nt",
-        "seed": 7,
-        "probe_layers": "last",
-    }
-    config["tasks"]["motif_activity"]["models"].append("random_tiny_nt")
     # features from elsewhere (family features): the planted motifs' counts, read by id
     config["models"]["motif_counts"] = {
         "family": "features",
@@ -88,9 +82,12 @@ def workflow_config(tmp_path_factory, standins) -> Path:
     }
     config["tasks"]["motif_activity"]["models"].append("motif_counts")
     # the smallest run that proves each behaviour: tiny_nt's layer sweep on one task with the
-    # linear probes, and the language models' neural probes stopped after one epoch where no
-    # test asks them to learn
+    # linear probes; the MLP probe on one-hot and the features (the language models' pooled
+    # features take the linear probes' path); the language models' CNN probes stopped after one
+    # epoch where no test asks them to learn; two models on the grammar task
     config["tasks"]["motif_grammar"]["probe_layers"] = {"tiny_nt": "last"}
+    config["tasks"]["motif_grammar"]["models"] = ["onehot", "tiny_nt"]
+    config["probes"]["rep_mlp"]["models"] = ["onehot", "motif_counts"]
     checkpoint = SHARED / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
     if checkpoint.is_dir():
         config["models"]["mistral_dna"] = {

@@ -42,15 +42,16 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_config(tmp_path_factory) -> Path:
-    """The demo's grammar task, smaller: one-hot and tiny_nt, a linear and a CNN probe."""
+    """The demo's grammar task, smaller: one-hot, two linear probes (one batch job of their
+    group) and a CNN probe."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     task = config["tasks"]["motif_grammar"]
     task["source"].update(n_train=400, n_valid=200, n_test=200)
-    task.update(models=["onehot", "tiny_nt"], probes=["logistic", "rep_cnn_binary"])
+    task.update(models=["onehot"], probes=["logistic", "logistic_l2", "rep_cnn_binary"])
     config["tasks"] = {"motif_grammar": task}
     config.pop("attribution")  # attribution's GPU rules are in the profile; not run here
-    config["models"] = {m: config["models"][m] for m in task["models"]}
-    config["models"]["tiny_nt"]["probe_layers"] = "last"
+    config["models"] = {"onehot": config["models"]["onehot"]}
+    config["probes"]["logistic_l2"] = {**config["probes"]["logistic"], "alpha": 10.0}
     config["probes"] = {p: config["probes"][p] for p in task["probes"]}
     config["probes"]["rep_cnn_binary"].update(max_epochs=3)
     path = tmp_path_factory.mktemp("config") / "small.yaml"
@@ -113,12 +114,14 @@ def test_every_job_ran_as_a_slurm_job_with_its_gpu_request(slurm_run, cluster):
     for job in jobs:
         rule = job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
         by_rule.setdefault(rule, []).append(job)
-    # one SLURM job per rule instance (2 tasks' × models' splits, 2 CNN runs + 1 resubmission);
-    # the 3 linear probes run in one batch job of their group
+    # one SLURM job per rule instance (the task's 3 splits, the CNN run + its resubmission);
+    # the 2 linear probes run in one batch job of their group
     assert len(by_rule["prepare_task"]) == 1 and len(by_rule["probe_stats"]) == 1
-    assert len(by_rule["extract_embeddings"]) == 6
-    assert len(by_rule["train_probe"]) == 3
+    assert len(by_rule["extract_embeddings"]) == 3
+    assert len(by_rule["train_probe"]) == 2
     assert len(by_rule["linear_probes_fit_linear_probe"]) == 1
+    batch = (workdir / "logs" / "fit_linear_probe" / "motif_grammar" / "onehot" / "mean" / "L0")
+    assert sorted(p.name for p in batch.iterdir()) == ["logistic", "logistic_l2"]
     for rule, group in by_rule.items():
         for job in group:
             gpu = "gres:gpu:1" in job.get("TresPerJob", "")

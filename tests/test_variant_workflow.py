@@ -92,7 +92,7 @@ def test_transfer_effects_and_exclusions_are_reported(cagi5_run):
         variants["variant_index"] == 114
     ).all()
     table = pd.read_csv(cagi5_run / "results/tables/cagi5_230_table1.csv")
-    models = ["onehot", "tiny_nt", "tiny_mistral", "random_tiny_nt", "mistral_dna"]
+    models = ["onehot", "tiny_nt", "tiny_mistral", "mistral_dna"]  # not the features read by id
     assert set(table["model"]) == {f"{m}/rep_cnn" for m in models}  # every model of the task
     assert table[["HepG2", "K562", "F9", "LDLR", "PKLR", "SORT1"]].notna().all().all()
     effects = pd.read_parquet(

@@ -223,10 +223,8 @@ def context_bases(model: dict) -> int | None:
     tokens hold a known number of bases at most (per-base families; NT v2's 6-mers). None where
     only the checkpoint knows (checked when it is loaded)."""
     family = FAMILIES[model["family"]]
-    if family.name == "sei":
-        from glmeval.models.sei import SEQUENCE_LENGTH
-
-        return SEQUENCE_LENGTH
+    if family.input_bases:  # not the model module: it imports torch, and this runs at parse time
+        return family.input_bases
     if family.name == "rbp":
         return model.get("source", {}).get("train", {}).get("input_length")
     if model.get("long_sequences") == "window" or family.bases_per_token is None:

@@ -30,22 +30,39 @@ KINDS = ("exact", "reverse_complement", "near")
 DEFAULTS = {"k": 16, "threshold": 0.5, "n_bands": 16, "rows_per_band": 2, "examples": 5}
 _CODES = np.full(256, 255, dtype=np.uint8)
 _CODES[np.frombuffer(b"ACGT", dtype=np.uint8)] = np.arange(4, dtype=np.uint8)
+_NONE = np.iinfo(np.uint64).max  # no k-mer here (it holds an N): above every 4^k, k ≤ 31
+_CHUNK = 8192  # sequences per block of k-mer matrices (memory: 16 bytes × rows × length)
+
+
+def _kmer_matrix(codes: np.ndarray, k: int) -> np.ndarray:
+    """(n, L − k + 1) canonical k-mers (min of the k-mer and its reverse complement, base 4) of
+    (n, L) base codes; _NONE where a k-mer holds an N."""
+    width = codes.shape[1] - k + 1
+    forward = np.zeros((len(codes), width), np.uint64)
+    reverse = np.zeros((len(codes), width), np.uint64)
+    has_n = np.zeros((len(codes), width), bool)
+    for j in range(k):
+        column = codes[:, j : j + width]
+        has_n |= column == 255
+        base = (column & 3).astype(np.uint64)
+        forward = forward * np.uint64(4) + base
+        reverse += (np.uint64(3) - base) << np.uint64(2 * j)
+    canonical = np.minimum(forward, reverse)
+    canonical[has_n] = _NONE
+    return canonical
+
+
+def _codes(sequences: list[str], length: int) -> np.ndarray:
+    return _CODES[np.frombuffer("".join(sequences).encode(), dtype=np.uint8)].reshape(-1, length)
 
 
 def canonical_kmers(sequence: str, k: int) -> np.ndarray:
     """The distinct canonical k-mers of `sequence` as integers (k ≤ 31); k-mers with an N are
     skipped."""
-    codes = _CODES[np.frombuffer(sequence.encode(), dtype=np.uint8)]
-    n = len(codes) - k + 1
-    if n <= 0:
+    if len(sequence) < k:
         return np.empty(0, dtype=np.uint64)
-    windows = np.lib.stride_tricks.sliding_window_view(codes, k)
-    valid = (windows != 255).all(axis=1)
-    windows = windows[valid].astype(np.uint64)
-    weights = np.uint64(4) ** np.arange(k - 1, -1, -1, dtype=np.uint64)
-    forward = windows @ weights
-    reverse = (np.uint64(3) - windows[:, ::-1]) @ weights
-    return np.unique(np.minimum(forward, reverse))
+    kmers = np.unique(_kmer_matrix(_codes([sequence], len(sequence)), k))
+    return kmers[kmers != _NONE]
 
 
 def _mix(x: np.ndarray, seed: int) -> np.ndarray:
@@ -57,41 +74,52 @@ def _mix(x: np.ndarray, seed: int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def minhash(kmer_sets: list[np.ndarray], n_hashes: int) -> np.ndarray:
-    """(N, n_hashes) MinHash signatures; a sequence without k-mers gets all-max (never a
-    candidate)."""
-    lengths = np.array([len(s) for s in kmer_sets])
-    signatures = np.full((len(kmer_sets), n_hashes), np.iinfo(np.uint64).max, dtype=np.uint64)
-    present = lengths > 0
-    if not present.any():
-        return signatures
-    flat = np.concatenate([s for s in kmer_sets if len(s)])
-    starts = np.concatenate([[0], np.cumsum(lengths[present])[:-1]])
-    for i in range(n_hashes):
-        signatures[present, i] = np.minimum.reduceat(_mix(flat, i + 1), starts)
+def minhash(sequences: list[str], k: int, n_hashes: int) -> np.ndarray:
+    """(N, n_hashes) MinHash signatures of the sequences' canonical k-mer sets, computed on
+    blocks of equal-length sequences; a sequence without k-mers gets _NONE throughout."""
+    signatures = np.full((len(sequences), n_hashes), _NONE, dtype=np.uint64)
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    for length in np.unique(lengths[lengths >= k]):
+        rows = np.flatnonzero(lengths == length)
+        for block in np.array_split(rows, -(-len(rows) // _CHUNK)):
+            kmers = _kmer_matrix(_codes([sequences[i] for i in block], int(length)), k)
+            missing = kmers == _NONE
+            for i in range(n_hashes):
+                hashed = _mix(kmers, i + 1)
+                hashed[missing] = _NONE
+                signatures[block, i] = hashed.min(axis=1)
     return signatures
 
 
-def _near_pairs(kmer_sets, split_of, threshold, n_bands, rows_per_band) -> set[tuple[int, int]]:
-    """Row pairs in different splits with k-mer Jaccard ≥ threshold (verified exactly)."""
-    signatures = minhash(kmer_sets, n_bands * rows_per_band)
-    empty = np.array([len(s) == 0 for s in kmer_sets])
+def _near_pairs(sequences, split_of, k, threshold, n_bands, rows_per_band) -> dict:
+    """{(row a, row b): Jaccard} of the pairs in different splits whose canonical k-mer sets
+    have Jaccard ≥ threshold: MinHash band collisions, each verified exactly."""
+    signatures = minhash(sequences, k, n_bands * rows_per_band)
+    split_codes = np.unique(np.asarray(split_of), return_inverse=True)[1]
+    has_kmers = signatures[:, 0] != _NONE
     candidates = set()
     for band in range(n_bands):
-        keys = signatures[:, band * rows_per_band : (band + 1) * rows_per_band]
-        buckets: dict[bytes, list[int]] = {}
-        for row in np.flatnonzero(~empty):
-            buckets.setdefault(keys[row].tobytes(), []).append(row)
-        for rows in buckets.values():
-            if len(rows) > 1 and len({split_of[r] for r in rows}) > 1:
+        key = np.zeros(len(sequences), np.uint64)
+        for column in signatures[:, band * rows_per_band : (band + 1) * rows_per_band].T:
+            key = _mix(key ^ column, band + 1)
+        rows = np.flatnonzero(has_kmers)
+        rows = rows[np.argsort(key[rows], kind="stable")]
+        ends = np.flatnonzero(np.diff(key[rows])) + 1
+        for bucket in np.split(rows, ends):
+            if len(bucket) > 1 and len(set(split_codes[bucket])) > 1:
                 candidates.update(
-                    (a, b) for a, b in combinations(rows, 2) if split_of[a] != split_of[b]
+                    (a, b) for a, b in combinations(sorted(bucket), 2) if split_of[a] != split_of[b]
                 )
-    near = set()
-    for a, b in candidates:
-        shared = len(np.intersect1d(kmer_sets[a], kmer_sets[b], assume_unique=True))
-        if shared / (len(kmer_sets[a]) + len(kmer_sets[b]) - shared) >= threshold:
-            near.add((a, b))
+    sets: dict[int, np.ndarray] = {}
+    near = {}
+    for a, b in sorted(candidates):
+        for row in (a, b):
+            if row not in sets:
+                sets[row] = canonical_kmers(sequences[row], k)
+        shared = len(np.intersect1d(sets[a], sets[b], assume_unique=True))
+        jaccard = shared / (len(sets[a]) + len(sets[b]) - shared)
+        if jaccard >= threshold:
+            near[a, b] = jaccard
     return near
 
 
@@ -120,13 +148,16 @@ def find_leaks(
         for other in first_row.get(rc, ()):
             if split_of[other] != split_of[row]:
                 pairs.setdefault((min(row, other), max(row, other)), ("reverse_complement", 1.0))
-    kmer_sets = [canonical_kmers(seq, settings["k"]) for seq in sequences]
     near = _near_pairs(
-        kmer_sets, split_of, settings["threshold"], settings["n_bands"], settings["rows_per_band"]
+        sequences,
+        split_of,
+        settings["k"],
+        settings["threshold"],
+        settings["n_bands"],
+        settings["rows_per_band"],
     )
-    for a, b in near - pairs.keys():
-        shared = len(np.intersect1d(kmer_sets[a], kmer_sets[b], assume_unique=True))
-        pairs[a, b] = ("near", shared / (len(kmer_sets[a]) + len(kmer_sets[b]) - shared))
+    for pair in near.keys() - pairs.keys():
+        pairs[pair] = ("near", near[pair])
     order = {s: i for i, s in enumerate(SPLITS)}
     rows = []
     for (a, b), (kind, jaccard) in sorted(pairs.items()):

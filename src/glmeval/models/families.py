@@ -47,6 +47,8 @@ class Family:
     #: the most bases one token holds, where the family fixes it (None: tokenizer-dependent);
     #: with `max_tokens` it bounds the input length at configuration time
     bases_per_token: int | None = None
+    #: the fixed input length of a supervised model that pads every sequence to it (Sei)
+    input_bases: int | None = None
 
 
 FAMILIES = {
@@ -131,7 +133,12 @@ FAMILIES = {
             context="unlimited",
             bases_per_token=1,
         ),
-        Family("sei", "sei", "Sei: supervised sequence-to-function CNN, `spline_tr` output"),
+        Family(
+            "sei",
+            "sei",
+            "Sei: supervised sequence-to-function CNN, `spline_tr` output",
+            input_bases=4096,
+        ),
         Family("rbp", "rbp", "the paper's multitask eCLIP CNN, trained by the workflow"),
         Family(
             "features",

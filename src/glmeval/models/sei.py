@@ -26,9 +26,10 @@ import torch
 from scipy.interpolate import BSpline
 from torch import nn
 
+from glmeval.models.families import FAMILIES
 from glmeval.models.supervised import PaddedInputEmbedder
 
-SEQUENCE_LENGTH = 4096
+SEQUENCE_LENGTH = FAMILIES["sei"].input_bases
 N_TARGETS = 21907
 SPLINE_DF = 16
 N_CHANNELS = 960
