@@ -141,7 +141,7 @@ def workflow_config(tmp_path_factory, standins) -> Path:
             },
         }
         _stage_download(root / "downloads" / STAGED_DOWNLOAD)
-    for name, probe in config["probes"].items():
+    for probe in config["probes"].values():
         if probe["type"] in ("rep_mlp", "rep_cnn"):
             probe["layers"] = "last"  # the layer sweep is the linear probes'
             probe["model_overrides"] = {
@@ -172,7 +172,7 @@ def _motif_counts(task: dict, root: Path) -> Path:
     n = source["n_train"] + source["n_valid"] + source["n_test"]
     data = GENERATORS[source["synthetic"]](n, length=source["length"], seed=source["seed"])
     planted = data["motifs"].str.split(";").map(lambda sites: [s.split(":")[0] for s in sites])
-    counts = pd.DataFrame({m: planted.map(lambda names: names.count(m)) for m in CONSENSUS})
+    counts = pd.DataFrame({m: [names.count(m) for names in planted] for m in CONSENSUS})
     path = root / "motif_counts.parquet"
     counts.assign(id=data["id"]).sample(frac=1, random_state=0).to_parquet(path)
     return path

@@ -39,7 +39,9 @@ def test_per_token_matrices_give_tokens_and_their_mean(tmp_path):
     write_features("mine", model, tmp_path / "x.npy", "train", ["seq1", "seq3"], tmp_path / "a", {})
     tokens = load_features(tmp_path / "a", "tokens", 0)
     np.testing.assert_allclose(tokens[np.arange(2)], x[[1, 3]], atol=1e-2)
-    np.testing.assert_allclose(load_features(tmp_path / "a", "mean", 0), x[[1, 3]].mean(1), atol=1e-2)
+    np.testing.assert_allclose(
+        load_features(tmp_path / "a", "mean", 0), x[[1, 3]].mean(1), atol=1e-2
+    )
 
 
 def test_a_directory_holds_one_file_per_split(tmp_path):
@@ -102,7 +104,6 @@ def test_read_features_of_an_npy_checks_its_ids(tmp_path):
 
 def _config(tmp_path, **model):
     import yaml
-
     from conftest import REPO
 
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
@@ -117,7 +118,9 @@ def test_a_features_model_is_probed_on_what_its_file_holds(tmp_path):
     from glmeval.config import probe_jobs, validate_config
 
     for per_token, representations in ((False, {"mean"}), (True, {"mean", "tokens"})):
-        config = validate_config(_config(tmp_path, per_token=per_token), REPO / "config/schema.yaml")
+        config = validate_config(
+            _config(tmp_path, per_token=per_token), REPO / "config/schema.yaml"
+        )
         jobs = [j for j in probe_jobs(config) if j.model == "mine"]
         assert {j.representation for j in jobs} == representations  # never cls
         assert {j.layer for j in jobs} == {0}
@@ -126,16 +129,31 @@ def test_a_features_model_is_probed_on_what_its_file_holds(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda c: c["variants"].update(v={"table": "t.tsv", "genome": "g.fa", "length": 100,
-                                           "zeroshot": {"models": ["mine"]}}),
-         r"variants.v.zeroshot.models: 'mine' reads its features from a file"),
-        (lambda c: c["models"]["tiny_nt"].update(per_token=True),
-         r"models.tiny_nt.per_token applies only to the features family"),
-        (lambda c: c["models"]["mine"].update(source={"builder": "tiny_nt"}),
-         r"models.mine.source: a features model reads a file"),
-        (lambda c: c["attribution"]["tasks"]["motif_activity"]["maps"].append(
-            {"model": "mine", "probe": "rep_mlp", "methods": ["ism"]}),
-         r"'mine' reads its features from a file: nothing maps them back to bases"),
+        (
+            lambda c: c["variants"].update(
+                v={
+                    "table": "t.tsv",
+                    "genome": "g.fa",
+                    "length": 100,
+                    "zeroshot": {"models": ["mine"]},
+                }
+            ),
+            r"variants.v.zeroshot.models: 'mine' reads its features from a file",
+        ),
+        (
+            lambda c: c["models"]["tiny_nt"].update(per_token=True),
+            r"models.tiny_nt.per_token applies only to the features family",
+        ),
+        (
+            lambda c: c["models"]["mine"].update(source={"builder": "tiny_nt"}),
+            r"models.mine.source: a features model reads a file",
+        ),
+        (
+            lambda c: c["attribution"]["tasks"]["motif_activity"]["maps"].append(
+                {"model": "mine", "probe": "rep_mlp", "methods": ["ism"]}
+            ),
+            r"'mine' reads its features from a file: nothing maps them back to bases",
+        ),
     ],
 )
 def test_what_a_features_model_cannot_do_stops_at_configuration(tmp_path, change, message):

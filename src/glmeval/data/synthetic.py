@@ -13,6 +13,8 @@ of built-in position weight matrices (PWMs). Each row records the planted instan
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
@@ -69,7 +71,7 @@ def _free_positions(rng, length: int, names: list[str], max_tries: int = 50) -> 
     for _ in range(max_tries):
         starts = [int(rng.integers(0, length - len(CONSENSUS[n]) + 1)) for n in names]
         spans = sorted((s, s + len(CONSENSUS[n])) for s, n in zip(starts, names))
-        if all(a[1] <= b[0] for a, b in zip(spans, spans[1:])):
+        if all(a[1] <= b[0] for a, b in pairwise(spans)):
             return starts
     return None
 
