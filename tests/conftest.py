@@ -186,8 +186,9 @@ def _stage_download(out: Path) -> None:
     save_random_sei(out / "sei", n_targets=8)
 
 
-def _sei_variants(root: Path) -> dict:
-    """Four SNVs on a random 600-bp chromosome, in 200-bp windows: Sei's zero-shot scores."""
+def snv_table(root: Path) -> dict[str, str]:
+    """Four SNVs on a random 600-bp chromosome, written to `root`: a variants entry's `table`
+    and `genome`."""
     import numpy as np
 
     chrom = "".join(np.random.default_rng(3).choice(list("ACGT"), 600))
@@ -196,13 +197,13 @@ def _sei_variants(root: Path) -> dict:
         f"chr1\t{p}\t{chrom[p - 1]}\t{'A' if chrom[p - 1] != 'A' else 'C'}"
         for p in (150, 250, 300, 420)
     ]
-    (root / "sei_variants.tsv").write_text("chrom\tpos\tref\talt\n" + "\n".join(rows) + "\n")
-    return {
-        "table": str(root / "sei_variants.tsv"),
-        "genome": str(root / "genome.fa"),
-        "length": 200,
-        "zeroshot": {"models": ["sei"]},
-    }
+    (root / "snvs.tsv").write_text("chrom\tpos\tref\talt\n" + "\n".join(rows) + "\n")
+    return {"table": str(root / "snvs.tsv"), "genome": str(root / "genome.fa")}
+
+
+def _sei_variants(root: Path) -> dict:
+    """The four SNVs in 200-bp windows: Sei's zero-shot scores."""
+    return {**snv_table(root), "length": 200, "zeroshot": {"models": ["sei"]}}
 
 
 @pytest.fixture(scope="session", name=SHARED_RUN)

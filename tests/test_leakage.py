@@ -86,9 +86,11 @@ def test_task_json_reports_the_audit_and_resplit_moves_the_copies(planted, tmp_p
     path = tmp_path / "table.csv"
     table.to_csv(path, index=False)
     task = {"kind": "regression", "targets": ["y"], "source": {"table": str(path)}}
+    task["leakage"] = {"examples": 2}
     meta = prepare_task("t", task, tmp_path / "audited")
     assert meta["leakage"]["pairs"]["near"]["train-test"] == 2
     assert meta["leakage"]["settings"]["k"] == 16
+    assert len(meta["leakage"]["examples"]["exact"]) == 2  # of the 3 exact copies
     assert load_task(tmp_path / "audited") == meta
     task["leakage"] = {"resplit": ["exact", "reverse_complement", "near"], "k": 12}
     meta = prepare_task("t", task, tmp_path / "resplit")

@@ -107,22 +107,12 @@ if _before or _after:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> Path:
     """The config (with a variants table on a random chromosome) and the hook's directory."""
+    from conftest import snv_table
+
     root = tmp_path_factory.mktemp("faults")
-    chrom = "".join(np.random.default_rng(3).choice(list("ACGT"), 600))
-    (root / "genome.fa").write_text(f">chr1\n{chrom}\n")
-    rows = [
-        f"chr1\t{p}\t{chrom[p - 1]}\t{'A' if chrom[p - 1] != 'A' else 'C'}"
-        for p in (150, 250, 300, 420)
-    ]
-    (root / "snvs.tsv").write_text("chrom\tpos\tref\talt\n" + "\n".join(rows) + "\n")
     config = CONFIG | {
         "variants": {
-            "snvs": {
-                "table": str(root / "snvs.tsv"),
-                "genome": str(root / "genome.fa"),
-                "length": 100,
-                "zeroshot": {"models": ["tiny_nt"]},
-            }
+            "snvs": {**snv_table(root), "length": 100, "zeroshot": {"models": ["tiny_nt"]}}
         }
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config))

@@ -64,4 +64,7 @@ def run_model():
         staging.rmdir()
 
 
-read_features_file() if model["family"] == "features" else run_model()
+if model["family"] == "features":
+    read_features_file()
+else:
+    run_model()

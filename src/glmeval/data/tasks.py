@@ -32,7 +32,8 @@ def _synthetic_splits(source: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     return splits, provenance
 
 
-def _read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A Parquet, TSV (.tsv, .txt) or CSV table."""
     path = Path(path)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
@@ -64,7 +65,7 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
     if "files" in source:
         parts = []
         for split in SPLITS:
-            part = _read_table(source["files"][split]).assign(**{split_col: split})
+            part = read_table(source["files"][split]).assign(**{split_col: split})
             if id_col not in part.columns:
                 part[id_col] = [f"{split}-{i}" for i in range(len(part))]
             parts.append(part)
@@ -74,7 +75,7 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
             list(source["files"].values()),
         )
     elif "fasta" in source:
-        labels = _read_table(source["labels"])
+        labels = read_table(source["labels"])
         if id_col not in labels.columns:
             raise ValueError(
                 f"{source['labels']}: no id column {id_col!r}; it has {list(labels.columns)}."
@@ -93,7 +94,7 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
             [source["fasta"], source["labels"]],
         )
     else:
-        df, where, inputs = _read_table(source["table"]), source["table"], [source["table"]]
+        df, where, inputs = read_table(source["table"]), source["table"], [source["table"]]
         if id_col not in df.columns:
             df[id_col] = [f"row-{i}" for i in range(len(df))]
     if "random_split" in source:
@@ -285,13 +286,15 @@ def _leakage_audit(splits: dict, sequence_columns, settings: dict) -> dict:
         return leakage.find_leaks(keyed, "_key", **options)
 
     found, report = audit(), {"settings": leakage.DEFAULTS | options}
+    n_examples = report["settings"]["examples"]
     kinds = settings.get("resplit", [])
     if kinds:
-        report["resplit"] = {"kinds": list(kinds), "before": leakage.summarize(found)["pairs"]}
+        before = leakage.summarize(found, n_examples)["pairs"]
+        report["resplit"] = {"kinds": list(kinds), "before": before}
         new, report["resplit"]["moved_into"] = leakage.resplit(splits, found, kinds)
         splits.update(new)
         found = audit()
-    return report | leakage.summarize(found)
+    return report | leakage.summarize(found, n_examples)
 
 
 def _numeric_targets(part: pd.DataFrame, targets: list[str], where: str) -> pd.DataFrame:

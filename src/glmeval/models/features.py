@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval import __version__
-from glmeval.data.tasks import SPLITS
+from glmeval.data.tasks import SPLITS, read_table
 from glmeval.io import atomic_path, sha256_of, write_json
 from glmeval.models.families import ModelError
 
@@ -46,14 +46,16 @@ def features_file(path: str | Path, split: str) -> Path:
 
 
 def _ids_file(path: Path, ids: str | None, split: str) -> Path:
-    if path.parent.is_dir() and (path.parent / f"{split}.ids.txt").exists() and ids is None:
-        return path.parent / f"{split}.ids.txt"
-    if ids is None:
-        raise ModelError(
-            f"{path}: a .npy of features has no ids; set the model's `ids` to a text file with "
-            f"the id of each row, one per line (in a features directory: {split}.ids.txt)."
-        )
-    return Path(ids)
+    """The model's `ids`, else `{split}.ids.txt` beside the .npy (a features directory)."""
+    if ids is not None:
+        return Path(ids)
+    beside = path.with_name(f"{split}.ids.txt")
+    if beside.exists():
+        return beside
+    raise ModelError(
+        f"{path}: a .npy of features has no ids; set the model's `ids` to a text file with "
+        f"the id of each row, one per line (in a features directory: {split}.ids.txt)."
+    )
 
 
 def read_features(
@@ -75,11 +77,7 @@ def read_features(
                 "features or (N, T, D) per-token matrices."
             )
     elif path.suffix in TABLE_SUFFIXES:
-        table = (
-            pd.read_parquet(path)
-            if path.suffix == ".parquet"
-            else pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-        )
+        table = read_table(path)
         if id_column not in table.columns:
             raise ModelError(
                 f"{path}: no id column {id_column!r} (it has {list(table.columns)[:5]}...); "
