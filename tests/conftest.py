@@ -95,6 +95,7 @@ def workflow_config(tmp_path_factory, standins) -> Path:
             "source": {"path": str(checkpoint)},
             "n_layers": 4,
             "batch_size": 128,
+            "strands": "both",  # its pooled probes: both strands' mean and each strand's own
         }
         config["tasks"]["motif_activity"]["models"].append("mistral_dna")
         cagi5, elements = str(SHARED / "data" / "cagi5"), ["LDLR", "SORT1", "F9", "PKLR"]
@@ -244,8 +245,8 @@ STANDINS = REPO / "tests" / "standins"
 @pytest.fixture(scope="session")
 def standins(tmp_path_factory) -> dict[str, Path]:
     """Checkpoints laid out as on the hub, carrying remote code shaped like DNABERT-2, NT v2,
-    HyenaDNA and Caduceus (tests/standins/): code files, a transformers-4-era config.json with
-    its auto_map, weights and tokenizer files."""
+    HyenaDNA, Caduceus (-Ph and -PS), NT v3 and GENERator's tokenizer (tests/standins/): code
+    files, a transformers-4-era config.json with its auto_map, weights and tokenizer files."""
     return build_standins(tmp_path_factory.mktemp("standins"))
 
 
@@ -295,8 +296,30 @@ def build_standins(root: Path) -> dict[str, Path]:
             "StandinMambaConfig",
             "StandinMambaForMaskedLM",
             {"AutoModelForMaskedLM": "StandinMambaForMaskedLM"},
-            {"vocab_size": 12, "hidden_size": 16, "n_layer": 2},
+            {"vocab_size": 12, "d_model": 16, "n_layer": 2},
             lambda out: _remote_tokenizer(out, hyena_tokenizer),
+        ),
+        "caduceus_ps": (  # complements of the tokenizer's A C G T (ids 7-10)
+            "modeling_mamba",
+            "StandinMambaConfig",
+            "StandinMambaForMaskedLM",
+            {"AutoModelForMaskedLM": "StandinMambaForMaskedLM"},
+            {
+                "vocab_size": 12,
+                "d_model": 8,
+                "n_layer": 2,
+                "rcps": True,
+                "complement_map": {i: i for i in range(12)} | {7: 10, 8: 9, 9: 8, 10: 7},
+            },
+            lambda out: _remote_tokenizer(out, hyena_tokenizer),
+        ),
+        "ntv3": (
+            "modeling_ntv3",
+            "Ntv3PreTrainedConfig",
+            "NTv3PreTrained",
+            {"AutoModel": "NTv3PreTrained", "AutoModelForMaskedLM": "NTv3PreTrained"},
+            {"num_downsamples": 3, "num_layers": 2},
+            _ntv3_files,
         ),
     }
     paths = {}
@@ -304,6 +327,8 @@ def build_standins(root: Path) -> dict[str, Path]:
         paths[name] = root / name
         save_standin(paths[name], module, config_class, model_class, auto, settings)
         tokenizer(paths[name])
+    paths["generator"] = root / "generator"
+    _generator(paths["generator"])
     return paths
 
 
@@ -349,6 +374,70 @@ def save_standin(out, module_name, config_class, model_class, auto, settings, se
         "transformers_version": "4.28.0",
     }
     (out / "config.json").write_text(json.dumps(record, indent=2))
+
+
+#: the repository that NT v3 checkpoints' auto_maps name for their code
+NTV3_CODE = "InstaDeepAI/ntv3_base_model"
+
+
+def _ntv3_files(out):
+    """NT v3's layout once `resolve_model` has copied its code repository's files beside the
+    weights: auto_maps that name classes in that other repository (`repo--module.Class`), its
+    modeling file under the code repository's name, its tokenizer and vocab.json."""
+    import json
+
+    (out / "modeling_ntv3.py").rename(out / "modeling_ntv3_pretrained.py")
+    record = json.loads((out / "config.json").read_text())
+    record["auto_map"] = {
+        key: f"{NTV3_CODE}--{value.replace('modeling_ntv3.', 'modeling_ntv3_pretrained.')}"
+        for key, value in record["auto_map"].items()
+    }
+    (out / "config.json").write_text(json.dumps(record, indent=2))
+    shutil.copy(STANDINS / "tokenization_ntv3.py", out)
+    tokens = ["<unk>", "<pad>", "<mask>", "<cls>", "<eos>", "<bos>", *"ATCGN"]
+    (out / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}))
+    tokenizer = {
+        "tokenizer_class": "NTv3Tokenizer",
+        "auto_map": {"AutoTokenizer": [f"{NTV3_CODE}--tokenization_ntv3.NTv3Tokenizer", None]},
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer, indent=2))
+
+
+def _generator(out):
+    """GENERator's layout: a native Llama causal LM (here 2 layers of width 16) and its
+    repository's own 6-mer tokenizer code, `tokenizer.py`."""
+    import json
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=32 + 4**6,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=1024,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=3,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    shutil.copy(STANDINS / "tokenization_generator.py", out / "tokenizer.py")
+    tokenizer = {
+        "tokenizer_class": "DNAKmerTokenizer",
+        "auto_map": {"AutoTokenizer": ["tokenizer.DNAKmerTokenizer", None]},
+        "k": 6,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": "<pad>",
+        "unk_token": "<oov>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+    }
+    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer, indent=2))
 
 
 def _remote_tokenizer(out, tokenizer_config):

@@ -3,6 +3,7 @@ exclusions, padding invariance, determinism, logits, random_init, windowing and 
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import torch
 
 from glmeval.embed import extract
 from glmeval.models import ModelError, TokenizationError, load_embedder, resolve_model
+from glmeval.models.base import Encoded
+from glmeval.models.families import FAMILIES as REGISTRY
 
 RNG = np.random.default_rng(0)
 SEQS = ["".join(RNG.choice(list("ACGT"), n)) for n in (230, 97, 31)]
@@ -17,12 +20,17 @@ SEQS = ["".join(RNG.choice(list("ACGT"), n)) for n in (230, 97, 31)]
 FAMILIES = {  # builder/stand-in: (family, layers, has_cls)
     "tiny_nt": ("masked_lm", 2, True),
     "tiny_bert": ("masked_lm", 2, True),
+    "tiny_grover": ("masked_lm", 2, True),
     "tiny_mistral": ("causal_lm", 2, False),
     "tiny_mixtral": ("causal_lm", 2, False),
     "tiny_gpn": ("gpn", 2, False),
     "dnabert2": ("dnabert2", 2, True),
     "ntv2": ("nt_v2", 2, True),
     "hyenadna": ("hyenadna", 2, False),
+    "mamba": ("caduceus", 2, False),
+    "caduceus_ps": ("caduceus", 2, False),
+    "generator": ("generator", 2, False),
+    "ntv3": ("nt_v3", 1, False),
 }
 
 
@@ -31,13 +39,22 @@ def checkpoints(tiny_models, standins):
     return {**tiny_models, **standins}
 
 
+@pytest.fixture
+def cpu_caduceus(monkeypatch):
+    """The caduceus family without mamba-ssm and a GPU: its stand-in runs on the CPU."""
+    family = replace(REGISTRY["caduceus"], requires=(), gpu_only=False)
+    monkeypatch.setitem(REGISTRY, "caduceus", family)
+
+
 def embedder(checkpoints, name, **settings):
     family, n_layers, _ = FAMILIES[name]
-    return load_embedder(name, {"family": family, "n_layers": n_layers, **settings}, checkpoints[name])
+    return load_embedder(
+        name, {"family": family, "n_layers": n_layers, **settings}, checkpoints[name]
+    )
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_family_contract(checkpoints, name):
+def test_family_contract(checkpoints, cpu_caduceus, name):
     _, n_layers, has_cls = FAMILIES[name]
     model = embedder(checkpoints, name)
     assert model.n_layers == n_layers and model.has_cls == has_cls
@@ -65,8 +82,8 @@ def test_family_contract(checkpoints, name):
     assert logits.shape[:2] == (3, width) and model.has_lm_head
 
 
-@pytest.mark.parametrize("name", ["tiny_gpn", "dnabert2", "hyenadna"])
-def test_hooked_last_layer_is_the_models_output(checkpoints, name):
+@pytest.mark.parametrize("name", ["tiny_gpn", "dnabert2", "hyenadna", "caduceus_ps"])
+def test_hooked_last_layer_is_the_models_output(checkpoints, cpu_caduceus, name):
     """Layers read by hooks end with what the model itself returns (after any final norm)."""
     model = embedder(checkpoints, name)
     (enc,) = model.encode(SEQS[:1])
@@ -80,10 +97,13 @@ def test_hooked_last_layer_is_the_models_output(checkpoints, name):
 def test_residual_stream_layers_of_mamba_style_blocks(checkpoints):
     """Caduceus' hooks (declared in YAML here): a layer is block output + residual; the last
     is the final norm of that sum."""
-    modules = {"embeddings": "backbone.embeddings", "blocks": "backbone.layers",
-               "final_norm": "backbone.norm_f", "residual_sum": True}
-    settings = {"family": "masked_lm", "n_layers": 2, "remote_code": True,
-                "layer_modules": modules}
+    modules = {
+        "embeddings": "backbone.embeddings",
+        "blocks": "backbone.layers",
+        "final_norm": "backbone.norm_f",
+        "residual_sum": True,
+    }
+    settings = {"family": "masked_lm", "n_layers": 2, "remote_code": True, "layer_modules": modules}
     model = load_embedder("mamba", settings, checkpoints["mamba"])
     (enc,) = model.encode(SEQS[:1])
     states, _ = model.hidden_states([enc])
@@ -122,15 +142,13 @@ def test_random_init_is_seeded_and_differs(checkpoints):
     assert type(first.model) is type(trained.model)
 
 
-@pytest.mark.parametrize("name", ["tiny_nt", "dnabert2", "hyenadna"])
+@pytest.mark.parametrize("name", ["tiny_nt", "dnabert2", "hyenadna", "generator", "ntv3"])
 def test_windows_cover_long_sequences(checkpoints, name):
     strict = embedder(checkpoints, name, max_tokens=20)
     with pytest.raises(TokenizationError, match="long_sequences: window"):
         strict.encode(SEQS[:1])
-    window = 48 if name == "tiny_nt" else 16
-    model = embedder(
-        checkpoints, name, max_tokens=20, long_sequences="window", window_bases=window
-    )
+    window = 48 if name in ("tiny_nt", "generator") else 16  # whole 6-mers
+    model = embedder(checkpoints, name, max_tokens=20, long_sequences="window", window_bases=window)
     batch = model.encode(SEQS)
     for seq, enc in zip(SEQS, batch):
         spans = enc.spans()[~enc.special]
@@ -138,7 +156,7 @@ def test_windows_cover_long_sequences(checkpoints, name):
         assert (spans[1:, 0] == spans[:-1, 1]).all()
         assert len(enc.windows) == -(-len(seq) // window)
     states, mask = model.hidden_states(batch)
-    assert states.shape[:3] == (3, 3, max(map(len, batch)))
+    assert states.shape[:3] == (FAMILIES[name][1] + 1, 3, max(map(len, batch)))
     # the first window's content equals embedding that window alone
     inner = embedder(checkpoints, name)
     (first,) = inner.encode([SEQS[0][:window]])
@@ -151,6 +169,76 @@ def test_windows_cover_long_sequences(checkpoints, name):
         embedder(
             checkpoints, name, max_tokens=20, long_sequences="window", window_bases=500
         ).encode(SEQS[:1])
+
+
+def test_caduceus_ps_is_reverse_complement_equivariant(checkpoints, cpu_caduceus):
+    """Caduceus-PS states are 2 x d_model wide, and those of the reverse complement are the
+    forward states flipped along length and channels (the two halves swapped), every layer."""
+    model = embedder(checkpoints, "caduceus_ps")
+    assert model.hidden_size == 2 * model.model.config.d_model
+    (enc,) = model.encode(SEQS[1:2])
+    complement = model.model.caduceus.backbone.embeddings.word_embeddings.complement_map.numpy()
+    reverse = Encoded(complement[enc.ids[::-1]], enc.special[::-1], enc.n_bases[::-1])
+    states, _ = model.hidden_states([enc])
+    rc_states, _ = model.hidden_states([reverse])
+    torch.testing.assert_close(rc_states, states.flip(2, 3))
+    logits, _ = model.logits([enc])
+    rc_logits, _ = model.logits([reverse])
+    torch.testing.assert_close(rc_logits[0], logits[0].flip(0)[:, complement])
+
+
+def test_generator_remainder_is_one_unknown_token(checkpoints):
+    """GENERator's tokenizer: BOS, 6-mers from the left, and the last len % 6 bases as one
+    <oov> token; N makes its 6-mer <oov>. The model is causal, so the remainder changes no
+    other token's state."""
+    model = embedder(checkpoints, "generator")
+    whole, cut, with_n = model.encode([SEQS[2][:30], SEQS[2], "ACGTNA" + SEQS[2][:24]])
+    oov = model.tokenizer.unk_token_id
+    assert whole.n_bases.tolist() == [0] + [6] * 5 and oov not in whole.ids
+    assert cut.n_bases.tolist() == [0] + [6] * 5 + [1] and cut.ids[-1] == oov
+    assert with_n.ids[1] == oov and with_n.n_bases[1] == 6
+    states, _ = model.hidden_states([whole, cut])
+    torch.testing.assert_close(states[:, 0, :6], states[:, 1, :6])
+
+
+def test_ntv3_pads_with_n_to_its_multiple(checkpoints, tmp_path):
+    """NT v3 takes lengths of a multiple of 2**num_downsamples (8 here; 128 in the hub's
+    models): N is appended, marked special, and left out of pooling. Layer 0 is the stem's
+    output, layer 1 the model's last hidden state."""
+    model = embedder(checkpoints, "ntv3")
+    n_id = model.tokenizer.convert_tokens_to_ids("N")
+    batch = model.encode(SEQS)
+    for seq, enc in zip(SEQS, batch):
+        assert len(enc) == -(-len(seq) // 8) * 8
+        assert (enc.ids[len(seq) :] == n_id).all() and enc.special[len(seq) :].all()
+        assert not enc.special[: len(seq)].any() and enc.n_bases.sum() == len(seq)
+    ids = torch.from_numpy(batch[2].ids)[None]
+    with pytest.raises(RuntimeError, match="must match the size"):  # its own forward, unpadded
+        model.model(input_ids=ids[:, : len(SEQS[2])])
+    states, _ = model.hidden_states(batch[2:])
+    with torch.inference_mode():
+        own = model.model(input_ids=ids, output_hidden_states=True)
+        stem = model.model.core.stem(model.model.core.embed_layer(ids).transpose(1, 2))
+    torch.testing.assert_close(
+        states[:, 0], torch.cat([stem.transpose(1, 2), own.hidden_states[-1]])
+    )
+    extract(model, SEQS, tmp_path / "emb", token_layers=[])
+    pooled = np.load(tmp_path / "emb" / "pooled.npy")
+    content = states[1, 0, : len(SEQS[2])].mean(0).numpy()
+    np.testing.assert_allclose(pooled[2, 1, 1], content, atol=2e-3)
+
+
+def test_grover_tokenizer_names_neither_sep_nor_unk(checkpoints):
+    """GROVER's tokenizer files declare [CLS], [MASK] and [PAD] only; its template adds [SEP]
+    and its BPE model maps N to [UNK] all the same. glmeval takes both from the tokenizer."""
+    model = embedder(checkpoints, "tiny_grover")
+    tokenizer = model.tokenizer
+    sep = tokenizer.convert_tokens_to_ids("[SEP]")
+    assert tokenizer.unk_token is None and sep not in tokenizer.all_special_ids
+    (enc,) = model.encode(["ACGTNACGT"])
+    unk = tokenizer.convert_tokens_to_ids("[UNK]")
+    assert enc.ids[-1] == sep and enc.special[-1] and not enc.special[enc.ids == unk].any()
+    assert enc.n_bases[enc.ids == unk].tolist() == [1] and enc.n_bases.sum() == 9
 
 
 def test_caduceus_needs_mamba_and_a_gpu(tmp_path):

@@ -18,14 +18,19 @@ from glmeval.models import ModelError, TokenizationError, compat, load_embedder
 
 RNG = np.random.default_rng(1)
 SEQS = ["".join(RNG.choice(list("ACGT"), n)) for n in (120, 47, 9)]
-REMOTE = {"dnabert2": "dnabert2", "ntv2": "nt_v2", "hyenadna": "hyenadna"}
-MODULES = {"dnabert2": "modeling_dnabert2", "ntv2": "modeling_ntv2", "hyenadna": "modeling_hyena"}
+REMOTE = {"dnabert2": "dnabert2", "ntv2": "nt_v2", "hyenadna": "hyenadna", "ntv3": "nt_v3"}
+MODULES = {
+    "dnabert2": "modeling_dnabert2",
+    "ntv2": "modeling_ntv2",
+    "hyenadna": "modeling_hyena",
+    "ntv3": "modeling_ntv3_pretrained",
+}
+LAYERS = {"ntv3": 1}  # a U-Net's stem and output; 2 elsewhere
 
 
 def load(standins, name, path=None, **settings):
-    return load_embedder(
-        name, {"family": REMOTE[name], "n_layers": 2, **settings}, path or standins[name]
-    )
+    model = {"family": REMOTE[name], "n_layers": LAYERS.get(name, 2), **settings}
+    return load_embedder(name, model, path or standins[name])
 
 
 def own_model(path, name):
@@ -51,7 +56,9 @@ def test_same_numbers_as_the_codes_own_forward(standins, name):
     logits, _ = embedder.logits(batch)
     for row, enc in enumerate(batch):
         ids = torch.from_numpy(enc.ids)[None]
-        assert enc.ids.tolist() == embedder.tokenizer(SEQS[row])["input_ids"]
+        tokens = embedder.tokenizer(SEQS[row])["input_ids"]
+        assert enc.ids[: len(tokens)].tolist() == tokens  # then NT v3's N up to its multiple
+        assert (enc.ids[len(tokens) :] == embedder.tokenizer.convert_tokens_to_ids("N")).all()
         with torch.inference_mode():
             own = reference(input_ids=ids, output_hidden_states=True)
             if name == "dnabert2":  # its encoder returns unpadded layers; read them as upstream
@@ -63,6 +70,9 @@ def test_same_numbers_as_the_codes_own_forward(standins, name):
                 hidden = [h[0] for h in own.hidden_states]
             if name == "hyenadna":  # the last block's output, then after ln_f: keep the latter
                 hidden = hidden[:-2] + hidden[-1:]
+            if name == "ntv3":  # the stem's per-base output and the U-Net's
+                core = reference.core
+                hidden = [core.stem(core.embed_layer(ids).transpose(1, 2))[0].T, hidden[-1]]
         n = len(enc)
         torch.testing.assert_close(states[:, row, :n], torch.stack(hidden), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(logits[row, :n], own.logits[0], rtol=1e-5, atol=1e-6)
@@ -73,7 +83,7 @@ def test_transformers5_breaks_the_standins_as_it_breaks_upstream(standins):
     stand-ins in the ways it fails on DNABERT-2 and NT v2 (docs/models.md)."""
     script = f"""
 import json, torch
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 from glmeval.models import compat
 paths, out = {json.dumps({k: str(v) for k, v in standins.items()})}, {{}}
 def attempt(key, load):
@@ -88,6 +98,8 @@ config = AutoConfig.from_pretrained(paths["dnabert2"], trust_remote_code=True)
 compat.legacy_config(config)
 attempt("meta", lambda: AutoModelForMaskedLM.from_pretrained(paths["dnabert2"], config=config, trust_remote_code=True))
 attempt("automodel", lambda: AutoModel.from_pretrained(paths["ntv2"], trust_remote_code=True))
+attempt("generator", lambda: AutoTokenizer.from_pretrained(paths["generator"], trust_remote_code=True))
+attempt("ntv3", lambda: AutoModelForMaskedLM.from_pretrained(paths["ntv3"], trust_remote_code=True, local_files_only=True))
 model = AutoModelForMaskedLM.from_pretrained(paths["ntv2"], trust_remote_code=True)
 inv = model.esm.layer[0].rotary.inv_freq
 d = 2 * len(inv)
@@ -100,6 +112,8 @@ print(json.dumps(out))
     assert "cannot import name 'find_pruneable_heads_and_indices'" in out["ntv2"]
     assert "meta" in out["meta"]
     assert out["automodel"] != "transformers_modules"  # a native class, or an error
+    assert "has no attribute _special_tokens_map" in out["generator"]  # set before __init__
+    assert out["ntv3"].startswith("OSError")  # its code is in another repository, not fetched
     assert out["inv_freq"] is False  # left uninitialised: silent garbage
 
 
@@ -219,18 +233,21 @@ def test_context_limit_is_the_models_own(standins, tiny_models, tmp_path):
 FAMILIES = {  # every transformers family on a tiny instance: (family, checkpoint)
     "tiny_nt": "masked_lm",
     "tiny_bert": "masked_lm",
+    "tiny_grover": "masked_lm",
     "tiny_mistral": "causal_lm",
     "tiny_gpn": "gpn",
     "dnabert2": "dnabert2",
     "ntv2": "nt_v2",
     "hyenadna": "hyenadna",
+    "generator": "generator",
+    "ntv3": "nt_v3",
 }
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_n_and_lowercase_embed_on_every_family(standins, tiny_models, name):
     path = {**tiny_models, **standins}[name]
-    model = load_embedder(name, {"family": FAMILIES[name], "n_layers": 2}, path)
+    model = load_embedder(name, {"family": FAMILIES[name], "n_layers": LAYERS.get(name, 2)}, path)
     seq = SEQS[0][:50] + "NNN" + SEQS[0][53:]
     upper, lower, plain = model.encode([seq, seq.lower(), SEQS[0]])
     assert np.array_equal(upper.ids, lower.ids)
@@ -254,6 +271,49 @@ def test_prepend_cls_runs_hyenadna_as_the_paper_did(standins):
     assert not torch.allclose(states_a[1:, 0], states_b[1:, 0, 1:])  # causal: every state moves
     with pytest.raises(ModelError, match="already starts every sequence"):
         load(standins, "dnabert2", prepend_cls=True)
+
+
+def test_code_from_another_repository(standins, tmp_path, monkeypatch):
+    """NT v3's auto_map names classes in another repository (`repo--module.Class`): resolving
+    the model copies that repository's code, at source.code_revision, beside the weights; a
+    snapshot without it, or with code of another revision, is a named error."""
+    import huggingface_hub
+
+    from glmeval.models import resolve_model
+
+    weights = [f for f in standins["ntv3"].iterdir() if f.suffix != ".py"]
+    calls = []
+
+    class Info:
+        sha = "c" * 40
+
+    def snapshot_download(repo, revision, local_dir, **patterns):
+        calls.append((repo, revision, patterns))
+        local_dir.mkdir(exist_ok=True)
+        for file in weights if repo == "org/ntv3" else standins["ntv3"].glob("*.py"):
+            shutil.copy(file, local_dir)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda *a, **k: Info())
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    model = {"family": "nt_v3", "n_layers": 1, "source": {"hub": "org/ntv3", "revision": "a" * 40}}
+    with pytest.raises(
+        ModelError, match="another repository, InstaDeepAI/ntv3_base_model.*code_revision"
+    ):
+        resolve_model(model, tmp_path / "no_code", "ntv3")
+    model["source"]["code_revision"] = "b" * 40
+    resolve_model(model, tmp_path / "ntv3", "ntv3")
+    assert calls[-1] == ("InstaDeepAI/ntv3_base_model", "b" * 40, {"allow_patterns": "*.py"})
+    assert load_embedder("ntv3", model, tmp_path / "ntv3").n_layers == 1
+    with pytest.raises(ModelError, match="holds code at revision b{40} but .* c{40}"):
+        load_embedder(
+            "ntv3",
+            {**model, "source": {**model["source"], "code_revision": "c" * 40}},
+            tmp_path / "ntv3",
+        )
+    for code in (tmp_path / "ntv3").glob("*.py"):
+        code.unlink()
+    with pytest.raises(ModelError, match="another repository, InstaDeepAI/ntv3_base_model"):
+        load_embedder("ntv3", model, tmp_path / "ntv3")
 
 
 def _copy(source, target):

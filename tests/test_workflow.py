@@ -193,3 +193,34 @@ def test_features_from_a_file_are_probed_like_a_model(workflow_run):
     board = pd.read_csv(workflow_run / "results" / "tables" / "leaderboard.csv")
     assert "motif_counts" in set(board["model"])
     assert not list((workflow_run / "results" / "transfer").glob("*/*/motif_counts"))  # no windows
+
+
+def test_both_strands_of_the_real_mistral_dna_are_probed_side_by_side(workflow_run, shared):
+    """conftest's mistral_dna (strands: both): the two strands' mean and each strand's own."""
+    table = pd.read_csv(workflow_run / "results" / "tables" / "probe_summary.csv")
+    ridge = table[(table["model"] == "mistral_dna") & (table["probe"] == "ridge")]
+    pearson = ridge[ridge["metric"] == "pearson"].set_index("representation")["mean"]
+    assert set(pearson.index) == {"mean", "mean_forward", "mean_reverse"}
+    assert pearson.nunique() == 3  # three different representations
+    both = workflow_run / "results/embeddings/mistral_dna/motif_activity/test"
+    assert json.loads((both / "meta.json").read_text())["strands"] == "both"
+    forward, reverse = (np.load(both / f"pooled.{s}.npy", mmap_mode="r") for s in ("forward", "reverse"))
+    averaged = np.load(both / "pooled.npy", mmap_mode="r")
+    assert forward.shape == reverse.shape == averaged.shape
+    assert not np.allclose(forward[:50, -1, 1], reverse[:50, -1, 1], atol=1e-2)
+    figure = pd.read_csv(workflow_run / "results" / "figures" / "motif_activity_probes.csv")
+    assert {"Mean-Ridge (forward)", "Mean-Ridge (reverse)"} <= set(figure["probe_label"])
+
+
+def test_model_cards_say_which_models_are_supervised(workflow_run, shared):
+    tables = workflow_run / "results" / "tables"
+    cards = pd.read_csv(tables / "model_cards.csv").set_index("model")
+    assert cards.loc["sei", "training"] == "supervised (functional tracks)"
+    assert cards.loc["tiny_nt", "training"] == "self-supervised"
+    assert cards.loc["onehot", "training"] == "none"
+    overlaps = pd.read_csv(tables / "training_overlap.csv")
+    # Sei scores variants whose assays the configuration does not declare: marked
+    assert overlaps[["task", "model"]].values.tolist() == [["sei_variants", "sei"]]
+    assert "not declared" in overlaps["training_overlap"].iloc[0]
+    summary = pd.read_csv(tables / "probe_summary.csv", keep_default_na=False)
+    assert (summary["training_overlap"] == "").all()  # the demo's probes: none supervised

@@ -12,6 +12,7 @@ from transformers import EsmConfig, EsmModel
 
 from glmeval.data.sequence import reverse_complement
 from glmeval.models import Encoded, ModelError, load_embedder
+from glmeval.vep import zero_shot_scores
 from glmeval.zeroshot import (
     DISTANCES,
     VariantError,
@@ -253,9 +254,15 @@ def test_strand_average_is_the_mean_of_both_strands(models):
     )
     pd.testing.assert_frame_equal(reverse_complement_table(variants), explicit)
     both = score_variants(model, variants, strands="both")
+    VIEWS = ("forward", "reverse")
     forward, reverse = score_variants(model, variants), score_variants(model, explicit)
     for score in ("cosine", "dot", "l1", "l2", "llr"):
         np.testing.assert_allclose(both[score], (forward[score] + reverse[score]) / 2, rtol=1e-6)
+        np.testing.assert_array_equal(both[f"{score}_forward"], forward[score])
+        np.testing.assert_array_equal(both[f"{score}_reverse"], reverse[score])
+    oriented = zero_shot_scores(both)  # the tables report the three side by side
+    assert list(oriented)[:3] == ["cosine_distance", *(f"cosine_distance ({s})" for s in VIEWS)]
+    np.testing.assert_array_equal(oriented["abs_llr (reverse)"], reverse["llr"].abs())
 
 
 def test_rows_come_back_in_input_order(models):

@@ -10,7 +10,14 @@ import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.kinds import LINEAR_PROBES, PROBE_INPUTS, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.probes.kinds import (
+    LINEAR_PROBES,
+    PROBE_INPUTS,
+    PROBE_TASK_KINDS,
+    STRAND_VIEWS,
+    TOKEN_PROBES,
+    strand_view,
+)
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -359,6 +366,8 @@ def transfer_jobs(config: dict, jobs: list[ProbeJob]) -> list[TransferJob]:
 def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
     errors = []
     family = FAMILIES[model["family"]]
+    if family.refusal:
+        return [f"models.{name}.family: {family.refusal}"]
     train = model.get("source", {}).get("train")
     if train and family.name != "rbp":
         errors.append(f"models.{name}.source.train: only the rbp family is trained by glmeval")
@@ -390,6 +399,12 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
         ):
             if key in model:
                 errors.append(f"models.{name}.{key} applies only to language-model families")
+    if model.get("strands") == "both" and not family.base_aligned:
+        errors.append(
+            f"models.{name}.strands: both needs states aligned to bases, to flip the reverse "
+            f"strand's back; family {family.name}'s are not (a supervised model's outputs have "
+            "a fixed orientation, a features file has one strand): use strands: forward"
+        )
     if "k" in model and family.name != "onehot":
         errors.append(f"models.{name}.k applies only to the onehot family")
     for key in ("ids", "id_column", "per_token"):
@@ -589,7 +604,8 @@ class ProbeJob:
 
 
 def representations(config: dict, model_name: str, probe_name: str) -> list[str]:
-    """Representations of `model_name` that probe `probe_name` consumes and the config enables."""
+    """Representations of `model_name` that probe `probe_name` consumes and the config enables;
+    for a `strands: both` model, each strand's own pooled ones too (`mean_forward`, ...)."""
     probe = config["probes"][probe_name]
     if model_name not in probe.get("models", config["models"]):
         return []
@@ -597,13 +613,18 @@ def representations(config: dict, model_name: str, probe_name: str) -> list[str]
     family = FAMILIES[settings["family"]]
     # a features model has token matrices only where its file holds them
     has_tokens = family.loader != "features" or settings.get("per_token", False)
-    return [
+    chosen = [
         rep
         for rep in config.get("representations", ["cls", "mean", "tokens"])
         if rep in PROBE_INPUTS[probe["type"]]
         and (rep != "cls" or family.has_cls)
         and (rep != "tokens" or has_tokens)
     ]
+    if settings.get("strands") != "both":
+        return chosen
+    # each strand's own pooled states beside the two strands' mean
+    views = [f"{rep}_{strand}" for rep in chosen if rep != "tokens" for strand in STRAND_VIEWS]
+    return chosen + views
 
 
 def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
@@ -629,7 +650,7 @@ def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
                             if layer in (layers[-1:] if only == "last" else only)
                         ]
                     for layer in layers:
-                        if rep == "cls" and layer == 0:  # the same vector for every sequence
+                        if strand_view(rep)[0] == "cls" and layer == 0:  # one vector for all
                             continue
                         for fraction in task_cfg.get("train_fractions", [1.0]):
                             for seed in seeds:

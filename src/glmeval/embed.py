@@ -6,7 +6,13 @@ Artifact (one directory per model × task × split):
   excluded);
 - `tokens.L{layer}.npy` (N, T, D) float16 for each requested layer: every token including special
   tokens, zero rows after a sequence's last token; T = the longest tokenization in the split;
-- `meta.json`: model, layers, dtype, pooling rules, token layers, shapes, bytes, input sha256.
+- `meta.json`: model, layers, dtype, pooling rules, token layers, strands, shapes, bytes, input
+  sha256.
+
+With `strands="both"` the reverse complement of every sequence is embedded too: the arrays above
+hold the base-aligned mean of the two views (the reverse view's states flipped back onto the
+forward tokens, `align_reverse`), and `pooled.forward.npy` / `pooled.reverse.npy` hold each
+strand's own pooled states, so probes can compare the three side by side.
 
 How it runs (docs/semantics.md, "Extraction"):
 - Sequences are ordered longest first and cut into shards of `shard_rows`; a shard is cut into
@@ -40,8 +46,9 @@ import torch
 from tqdm import tqdm
 
 from glmeval import __version__
+from glmeval.data.sequence import reverse_complement
 from glmeval.io import read_json, write_json
-from glmeval.models import Embedder
+from glmeval.models import Embedder, Encoded
 
 POOLING_RULES = {
     "cls": "hidden state of token 0 (the CLS token); NaN where the family has no CLS token",
@@ -51,6 +58,9 @@ SHARD_ROWS = 4096
 CPU_BATCH_TOKENS = 8192  # token budget of an automatic batch on CPU
 MAX_BATCH_TOKENS = 1 << 17  # larger GPU batches gain no throughput
 GPU_MEMORY_FRACTION = 0.6  # of the free memory, for one batch's activations and outputs
+STRANDS = ("forward", "both")
+#: the per-strand pooled arrays of a `strands="both"` artifact
+STRAND_VIEWS = ("forward", "reverse")
 
 
 def pool(states: torch.Tensor, content: torch.Tensor, has_cls: bool) -> torch.Tensor:
@@ -60,6 +70,42 @@ def pool(states: torch.Tensor, content: torch.Tensor, has_cls: bool) -> torch.Te
     mean = torch.einsum("sbtd,bt->sbd", states, weights) / counts[None, :, None]
     cls = states[:, :, 0] if has_cls else torch.full_like(mean, float("nan"))
     return torch.stack([cls, mean], dim=2).transpose(0, 1)
+
+
+def align_reverse(
+    states: torch.Tensor, forward: list[Encoded], reverse: list[Encoded]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S, B, Tr, D) states of the reverse complements, flipped back onto the forward tokens:
+    (S, B, Tf, D) where a forward token gets the mean, over its bases, of the reverse token
+    covering each base; special tokens pair with the reverse's in order (CLS with CLS, SEP with
+    SEP). Also the (B, Tf) mask of the forward tokens that got a value (a special token without
+    a counterpart did not)."""
+    n_layers, n_rows, width_r, dim = states.shape
+    width_f = max(map(len, forward))
+    target, source, weight = [], [], []
+    paired = torch.zeros(n_rows, width_f, dtype=torch.bool)
+    for row, (f, r) in enumerate(zip(forward, reverse)):
+        f_token = np.repeat(np.arange(len(f)), f.n_bases)  # the token of each forward base
+        r_token = np.repeat(np.arange(len(r)), r.n_bases)[::-1]  # ... of the reverse strand
+        if len(f_token) != len(r_token):
+            raise ValueError(
+                f"row {row}: the forward tokens cover {len(f_token)} bases, the reverse "
+                f"complement's {len(r_token)}; the strands cannot be aligned."
+            )
+        f_special, r_special = np.flatnonzero(f.special), np.flatnonzero(r.special)
+        pairs = len(f_special) == len(r_special)
+        target += [row * width_f + f_token, row * width_f + f_special[: pairs * len(f_special)]]
+        source += [row * width_r + r_token, row * width_r + r_special[: pairs * len(r_special)]]
+        weight += [1.0 / f.n_bases[f_token], np.ones(pairs * len(f_special))]
+        paired[row, np.flatnonzero(f.n_bases)] = True
+        paired[row, f_special] = pairs
+    device = states.device
+    target, source = (torch.from_numpy(np.concatenate(x)).to(device) for x in (target, source))
+    weight = torch.from_numpy(np.concatenate(weight)).to(device, states.dtype)
+    flat = states.reshape(n_layers, n_rows * width_r, dim)
+    aligned = states.new_zeros(n_layers, n_rows * width_f, dim)
+    aligned.index_add_(1, target, flat[:, source] * weight[None, :, None])
+    return aligned.reshape(n_layers, n_rows, width_f, dim), paired.to(device)
 
 
 def plan_batches(
@@ -98,12 +144,18 @@ def extract(
     meta: dict | None = None,
     shard_rows: int = SHARD_ROWS,
     work_dir: str | Path | None = None,
+    strands: str | None = None,
 ) -> None:
     """Embed `sequences` with `embedder` into the artifact directory `out_dir`.
 
     `batch_size`: sequences per batch; None sizes batches by a token budget (module docstring).
     `work_dir` (default `<out_dir>.partial`) holds the arrays until they are complete; an
-    interrupted run with the same inputs resumes there."""
+    interrupted run with the same inputs resumes there. `strands`: "forward", or "both" to
+    average the two strands' states (module docstring); by default the embedder's own
+    (`strands` of its model's settings)."""
+    strands = strands or getattr(embedder, "strands", "forward")
+    if strands not in STRANDS:
+        raise ValueError(f"strands is {strands!r}; choose one of {', '.join(STRANDS)}.")
     token_layers = list(token_layers)
     bad = [layer for layer in token_layers if not 0 <= layer <= embedder.n_layers]
     if bad:
@@ -113,17 +165,29 @@ def extract(
         )
     out_dir = Path(out_dir)
     work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".partial")
-    fingerprint = _fingerprint(embedder, sequences, token_layers, batch_size, shard_rows, meta)
+    fingerprint = _fingerprint(
+        embedder, sequences, token_layers, batch_size, shard_rows, [meta, strands]
+    )
     finished = out_dir / "meta.json"
     if finished.exists() and read_json(finished).get("fingerprint") == fingerprint:
         print(f"{out_dir} is complete and up to date", file=sys.stderr)
         return
     encoded = embedder.encode(sequences)
+    reverse = None
+    if strands == "both":
+        reverse = embedder.encode([reverse_complement(seq) for seq in sequences])
+        if any(enc.n_bases.sum() != len(seq) for enc, seq in zip(encoded, sequences)):
+            raise ValueError(
+                f"model {embedder.name!r}: its output positions are not aligned to bases, so "
+                "its reverse-strand states cannot be flipped back; use strands: forward."
+            )
     lengths = np.array([len(e) for e in encoded])
     order = np.argsort(-lengths, kind="stable")
     shards = [order[i : i + shard_rows] for i in range(0, len(order), shard_rows)]
     n, width, dim = len(encoded), int(lengths.max()), embedder.hidden_size
     shapes = {"pooled": (n, embedder.n_layers + 1, 2, dim)}
+    if reverse is not None:
+        shapes |= {f"pooled.{view}": shapes["pooled"] for view in STRAND_VIEWS}
     shapes |= {f"tokens.L{layer}": (n, width, dim) for layer in token_layers}
     progress = _resume(work, fingerprint)
     if progress is None:
@@ -142,7 +206,8 @@ def extract(
         write_json(progress, work / "progress.json")
     else:
         arrays = {name: np.load(work / f"{name}.npy", mmap_mode="r+") for name in shapes}
-    batch_tokens = progress["batch_tokens"] or auto_batch_tokens(embedder)
+    # both strands: two forward passes' states are held at once
+    batch_tokens = progress["batch_tokens"] or auto_batch_tokens(embedder) // len(STRAND_VIEWS)
     done = sum(len(s) for s in shards[: progress["shards_done"]])
     bar = tqdm(
         total=n,
@@ -160,7 +225,7 @@ def extract(
                 batches = plan_batches(shards[index], lengths, batch_size, batch_tokens)
                 try:
                     for rows in batches:
-                        _run_batch(embedder, encoded, np.sort(rows), token_layers, writer)
+                        _run_batch(embedder, encoded, reverse, np.sort(rows), token_layers, writer)
                         tokens += len(rows) * int(lengths[rows[0]])
                         bar.set_postfix_str(
                             f"{tokens / max(bar.format_dict['elapsed'], 1e-9):.0f} tokens/s",
@@ -192,6 +257,7 @@ def extract(
         "pooled_shape": list(shapes["pooled"]),
         "pooling": POOLING_RULES,
         "token_layers": token_layers,
+        "strands": strands,
         "max_tokens": width,
         "n_sequences": n,
         "bytes": nbytes,
@@ -237,17 +303,35 @@ def storage_report(meta: dict) -> str:
     )
 
 
-def _run_batch(embedder, encoded, rows, token_layers, writer) -> None:
+def _run_batch(embedder, encoded, reverse, rows, token_layers, writer) -> None:
+    """Embed one batch (and, with `reverse` encodings, its reverse complements) and queue its
+    outputs for writing."""
     batch = [encoded[i] for i in rows]
     states, mask = embedder.hidden_states(batch)
-    special = torch.zeros(mask.shape, dtype=torch.bool)
-    for row, enc in enumerate(batch):
-        special[row, : len(enc)] = torch.from_numpy(enc.special)
-    content = mask & ~special.to(mask.device)
-    outputs = {"pooled": pool(states, content, embedder.has_cls)}
+    content = _content(batch, mask)
+    outputs = {}
+    if reverse is not None:
+        outputs["pooled.forward"] = pool(states, content, embedder.has_cls)
+        reversed_batch = [reverse[i] for i in rows]
+        r_states, r_mask = embedder.hidden_states(reversed_batch)
+        outputs["pooled.reverse"] = pool(
+            r_states, _content(reversed_batch, r_mask), embedder.has_cls
+        )
+        aligned, paired = align_reverse(r_states, batch, reversed_batch)
+        del r_states
+        states = torch.where(paired[None, :, :, None], (states + aligned) / 2, states)
+    outputs["pooled"] = pool(states, content, embedder.has_cls)
     for layer in token_layers:
         outputs[f"tokens.L{layer}"] = states[layer] * mask[..., None]
     writer.put(rows, outputs)
+
+
+def _content(batch: list[Encoded], mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) True at the positions that carry bases."""
+    special = torch.zeros(mask.shape, dtype=torch.bool)
+    for row, enc in enumerate(batch):
+        special[row, : len(enc)] = torch.from_numpy(enc.special)
+    return mask & ~special.to(mask.device)
 
 
 def _back_off(embedder, batch_size, batch_tokens, longest) -> int:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from glmeval.cards import MARK, NOT_FROZEN
 from glmeval.io import atomic_path, write_csv
 from glmeval.report import predictions_loader
 from glmeval.stats import (
@@ -65,6 +66,7 @@ COLUMNS = [
     "rank_low",
     "rank_high",
     "p_best",
+    "training_overlap",
 ]
 _PAIRED = {"paired_diff": "diff", "paired_ci_low": "diff_ci_low", "paired_ci_high": "diff_ci_high"}
 _TASK_BASELINE = ["baseline_model", "baseline_probe", "test", "alternative"]
@@ -168,7 +170,9 @@ def leaderboard(
     (chosen on the observed test data, not per resample) with its summary mean and CI, its
     comparisons row against the task's baseline (`diff*` and `p_value` NaN for the baseline
     configuration itself, which has none) and its rank with a joint test-row bootstrap interval
-    and `p_best` (see the module docstring). `load_predictions(run key + seed)` gives a run's
+    and `p_best` (see the module docstring). A model whose summary rows carry a
+    `training_overlap` (trained on the task's assays: not zero-shot / frozen-only) is listed
+    after the ranked models, without a rank. `load_predictions(run key + seed)` gives a run's
     predictions (`id`, targets, `<target>_pred`); every model's test ids must agree."""
     comparison_rows = {tuple(row[k] for k in CONFIG): row for row in comparisons.to_dict("records")}
     task_baseline = {
@@ -182,10 +186,19 @@ def leaderboard(
         target = _headline_target(task, set(full["target"]))
         load = _PredictionCache(load_predictions)  # a task's runs serve all its metrics
         for metric, rows in full[full["target"] == target].groupby("metric", sort=True):
-            best = _best_configurations(rows).reset_index(drop=True)
+            best = _best_configurations(rows)
             if best.empty:
                 continue
-            ranks = _rank_columns(best, seeds, load, n_boot, seed, level)
+            # a model trained on the task's assays is listed, not ranked (glmeval.cards)
+            notes = best.get("training_overlap", pd.Series(np.nan, index=best.index))
+            notes = notes.astype(object).where(notes.notna(), "")  # a CSV's empty cells: NaN
+            best, flagged = best.assign(training_overlap=notes), notes != ""
+            best = pd.concat([best[~flagged], best[flagged]], ignore_index=True)
+            ranked = int((~flagged).sum())
+            ranks = {k: np.nan for k in ("rank", "rank_low", "rank_high", "p_best")}
+            if ranked:
+                own = _rank_columns(best[:ranked], seeds, load, n_boot, seed, level)
+                ranks = {k: np.r_[v, np.full(len(best) - ranked, np.nan)] for k, v in own.items()}
             base = task_baseline.get((task, target, best["train_fraction"].iloc[0], metric), {})
             extra = []
             for config in best[CONFIG].to_dict("records"):
@@ -209,7 +222,7 @@ def leaderboard(
 def stability(board: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Per task × metric: the observed winner, its `p_best` and rank interval, and `stable`
     (first in at least `level` of the resamples)."""
-    winners = board.sort_values(["task", "metric", "rank"], kind="stable")
+    winners = board.dropna(subset=["rank"]).sort_values(["task", "metric", "rank"], kind="stable")
     winners = winners.drop_duplicates(["task", "metric"])
     out = winners[["task", "metric", "model", "p_best", "rank_low", "rank_high"]]
     out = out.rename(columns={"model": "winner"}).reset_index(drop=True)
@@ -218,7 +231,8 @@ def stability(board: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
 def cross_task(board: pd.DataFrame) -> pd.DataFrame:
     """Per metric × model: tasks entered, mean observed rank over them, tasks won, and whether
-    the model wins every task reporting the metric."""
+    the model wins every task reporting the metric (ranked models only)."""
+    board = board.dropna(subset=["rank"])
     won = board["rank"] == board.groupby(["task", "metric"])["rank"].transform("min")
     out = (
         board.assign(won=won)
@@ -330,7 +344,9 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
         methods = ", ".join(sorted(group.ci_method.dropna().unique()))
         rows = [
             [
-                f"{r.rank:g} [{r.rank_low:g}–{r.rank_high:g}]",
+                f"{r.rank:g} [{r.rank_low:g}–{r.rank_high:g}]"
+                if r.training_overlap == ""
+                else f"— ({MARK} {NOT_FROZEN}: {r.training_overlap})",
                 r.model,
                 _config_text(r),
                 f"{_num(r.mean)} [{_num(r.ci_low)}, {_num(r.ci_high)}]",

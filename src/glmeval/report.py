@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from glmeval import stats
+from glmeval.cards import mark_overlaps
 from glmeval.config import ProbeJob
 from glmeval.io import read_json, write_csv
 
@@ -83,10 +84,14 @@ def write_probe_stats(
     comparisons_path: str | Path,
     n_boot: int = 1000,
     root: str | Path = ".",
+    overlaps: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Replicate summaries and comparisons with each task's baseline (`glmeval.config.baselines`),
-    reading each run's predictions from its directory under `root`."""
+    reading each run's predictions from its directory under `root`; each row marked with why its
+    model is not zero-shot / frozen-only on the task (`glmeval.cards.task_overlaps`), if so."""
     table = pd.read_csv(metrics_path)
     load_predictions = predictions_loader(root)
-    write_csv(stats.summarize(table, load_predictions, n_boot), summary_path)
-    write_csv(stats.compare(table, baselines, load_predictions, n_boot), comparisons_path)
+    summary = stats.summarize(table, load_predictions, n_boot)
+    comparisons = stats.compare(table, baselines, load_predictions, n_boot)
+    write_csv(mark_overlaps(summary, overlaps or {}), summary_path)
+    write_csv(mark_overlaps(comparisons, overlaps or {}), comparisons_path)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval.metrics import metric_value
+from glmeval.probes.kinds import STRAND_VIEWS
 from glmeval.stats import bootstrap_metric_samples, percentile_ci
 
 METRICS = ("pearson", "spearman")
@@ -29,12 +30,14 @@ ORIENTED = {  # table score name: (zero-shot column, orientation)
 
 
 def zero_shot_scores(scores: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The oriented table scores present in a zero-shot score table."""
-    return {
-        name: orient(scores[column].to_numpy(np.float64))
-        for name, (column, orient) in ORIENTED.items()
-        if column in scores
-    }
+    """The oriented table scores present in a zero-shot score table; where it has both strands,
+    each strand's own too (`cosine_distance (forward)`, ...)."""
+    found = {}
+    for name, (column, orient) in ORIENTED.items():
+        for suffix, label in [("", name)] + [(f"_{s}", f"{name} ({s})") for s in STRAND_VIEWS]:
+            if column + suffix in scores:
+                found[label] = orient(scores[column + suffix].to_numpy(np.float64))
+    return found
 
 
 def correlations(
@@ -92,7 +95,11 @@ def table1(long: pd.DataFrame, groups: Mapping[str, Sequence[str]]) -> pd.DataFr
     wide = wide.reindex(pd.MultiIndex.from_frame(long[keys].drop_duplicates()))
     cell_types = [g for g in groups if g in wide.columns]
     elements = sorted(c for c in wide.columns if c not in groups)
-    return wide[cell_types + elements].reset_index().rename_axis(columns=None)
+    table = wide[cell_types + elements].reset_index().rename_axis(columns=None)
+    if "training_overlap" in long:
+        notes = long.drop_duplicates(keys).set_index(keys)["training_overlap"]
+        table["training_overlap"] = notes.reindex(pd.MultiIndex.from_frame(table[keys])).values
+    return table
 
 
 def evaluate_variants(
@@ -104,18 +111,21 @@ def evaluate_variants(
     n_boot: int = 1000,
     windows: Mapping[str, int | None] | None = None,
     length: int | None = None,
+    overlaps: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The long table: one row per (training, model, window, score, element or cell type) with
     n, Pearson and Spearman r and their CIs. `variants`: the dataset's windows (`length` bases;
     None: whole elements), which transfer effects are keyed by; `zero_shot`: model -> its score
     table, which carries its own variants' measured effects (a model with its own window length
     in `windows` may keep other variants); `transfer`: (labels {task, model, probe,
-    representation, layer}, effects table) pairs."""
+    representation, layer}, effects table) pairs; `overlaps`: model -> why it is not zero-shot /
+    frozen-only on these data (glmeval.cards), its rows' `training_overlap`."""
     truth = variants.set_index("id")
-    windows = windows or {}
+    windows, overlaps = windows or {}, overlaps or {}
     parts = []
 
     def add(training, model, window, score, rows, values, target):
+        note = overlaps.get(model.split("/")[0], "")
         table = correlations(
             np.asarray(values, np.float64),
             rows[target].to_numpy(np.float64),
@@ -126,7 +136,12 @@ def evaluate_variants(
         window = "element" if window is None else str(window)
         parts.append(
             table.assign(
-                training=training, dataset=dataset, model=model, window=window, score=score
+                training=training,
+                dataset=dataset,
+                model=model,
+                window=window,
+                score=score,
+                training_overlap=note,
             )
         )
 
@@ -146,4 +161,4 @@ def evaluate_variants(
         )
     long = pd.concat(parts, ignore_index=True)
     keys = ["training", "dataset", "model", "window", "score"]
-    return long[[*keys, *long.columns[: -len(keys)]]]
+    return long[[*keys, *long.columns[: -len(keys) - 1], "training_overlap"]]

@@ -27,7 +27,8 @@ For a windowed model (`long_sequences: window`) the likelihood is that of the wi
 variant, which is what the stitched model sees: the other windows are identical in ref and alt.
 
 With `strands="both"` every score is the mean of the forward score and the score of the reverse
-complement (both sequences reverse-complemented, variant index L − 1 − i, alleles complemented).
+complement (both sequences reverse-complemented, variant index L − 1 − i, alleles complemented);
+each strand's own scores are kept beside the mean (`<score>_forward`, `<score>_reverse`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import torch
 from glmeval.data.sequence import check_sequences, reverse_complement
 from glmeval.models.base import Embedder, Encoded
 from glmeval.models.families import ModelError
+from glmeval.probes.kinds import STRAND_VIEWS
 
 DISTANCES = ("cosine", "dot", "l1", "l2")
 SCORES = (*DISTANCES, "llr")
@@ -64,8 +66,9 @@ def score_variants(
 ) -> pd.DataFrame:
     """One row per `table` row, in input order: id, one column per score and `note` (empty, or
     why a score is NaN). `table` has the columns in COLUMNS; `layer` defaults to the last;
-    `strands` is "forward" or "both" (mean over the two strands); `batch_size` variants run
-    per forward pass."""
+    `strands` is "forward" or "both" (mean over the two strands, and each strand's own score
+    beside it: `cosine_forward`, `cosine_reverse`, ...); `batch_size` variants run per forward
+    pass."""
     _check_options(embedder, scores, layer, strands)
     check_variants(table)
     forward = _score_strand(embedder, table, scores, layer, batch_size)
@@ -73,8 +76,12 @@ def score_variants(
         return forward
     reverse = _score_strand(embedder, reverse_complement_table(table), scores, layer, batch_size)
     averaged = (forward[list(scores)] + reverse[list(scores)]) / 2
+    strands = [
+        frame[list(scores)].add_suffix(f"_{view}")
+        for view, frame in zip(STRAND_VIEWS, (forward, reverse))
+    ]
     notes = [_strand_note(f, r) for f, r in zip(forward["note"], reverse["note"])]
-    return pd.concat([forward[["id"]], averaged], axis=1).assign(note=notes)
+    return pd.concat([forward[["id"]], averaged, *strands], axis=1).assign(note=notes)
 
 
 def available_scores(embedder: Embedder) -> tuple[str, ...]:

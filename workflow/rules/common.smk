@@ -3,7 +3,7 @@ import functools
 import re
 from pathlib import Path
 
-from glmeval import cluster
+from glmeval import cards, cluster
 from glmeval import config as glm_config
 from glmeval.data.tasks import SPLITS
 from glmeval import provenance
@@ -14,6 +14,8 @@ glm_config.validate_config(config, REPO_DIR / "config" / "schema.yaml")
 CONFIG_SHA256 = provenance.config_hash(config)
 
 PROBE_JOBS = glm_config.probe_jobs(config)
+# {task or variants: {model: why it is not zero-shot / frozen-only there}} (model cards)
+TRAINING_OVERLAPS = cards.task_overlaps(config)
 # tasks with probe jobs (the others are only prepared, by the `data` target)
 TASKS = [task for task in config["tasks"] if any(j.task == task for j in PROBE_JOBS)]
 TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
@@ -21,6 +23,7 @@ TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
     "results/tables/probe_summary.csv",
     "results/tables/probe_comparisons.csv",
     "results/tables/leakage.csv",
+    "results/tables/model_cards.csv",
 ]
 ZEROSHOT = {
     name: [f"results/zeroshot/{name}/{m}.parquet" for m in v["zeroshot"]["models"]]
@@ -60,7 +63,7 @@ wildcard_constraints:
     task=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     model=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     split="|".join(SPLITS),
-    representation="cls|mean|tokens",
+    representation="(cls|mean)(_forward|_reverse)?|tokens",
     layer=r"\d+",
     probe=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     seed=r"\d+",
@@ -342,10 +345,15 @@ FIGURES = [path for f in FIGURE_JOBS for path in f.outputs.values()]
 # how figures name and colour models and probes
 FIGURE_LABELS = {
     "models": {
-        n: {"family": m["family"], "label": m.get("label", n)}
+        n: {
+            "family": m["family"],
+            "label": m.get("label", n),
+            "supervised": bool(cards.model_card(config, n).get("trained_on")),
+        }
         for n, m in config["models"].items()
     },
     "probes": {n: {"type": p["type"]} for n, p in config["probes"].items()},
+    "overlaps": TRAINING_OVERLAPS,
 }
 # the paper's numbers ship with the workflow: a relative path is read from the working
 # directory where it is there, else from the repository

@@ -54,8 +54,30 @@ rule probe_stats:
     params:
         baselines=glm_config.baselines(config, PROBE_JOBS),
         n_boot=config["bootstrap"],
+        overlaps=TRAINING_OVERLAPS,
     script:
         "../scripts/probe_stats.py"
+
+
+rule model_cards:
+    """Every configured model's card, and where its training data overlap a task's."""
+    output:
+        cards=report(
+            "results/tables/model_cards.csv",
+            caption="../report/model_cards.rst",
+            category="Tables",
+        ),
+        overlaps="results/tables/training_overlap.csv",
+    log:
+        "logs/model_cards.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    params:
+        cards=cards.card_table(config).to_dict("records"),
+        overlaps=TRAINING_OVERLAPS,
+    script:
+        "../scripts/model_cards.py"
 
 
 rule model_table:

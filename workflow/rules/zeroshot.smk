@@ -58,5 +58,6 @@ rule variant_tables:
         windows=zeroshot_windows,
         length=lambda wc: config["variants"][wc.variants].get("length"),
         n_boot=config["bootstrap"],
+        overlaps=lambda wc: TRAINING_OVERLAPS.get(wc.variants, {}),
     script:
         "../scripts/variant_tables.py"

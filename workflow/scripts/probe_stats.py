@@ -9,4 +9,5 @@ write_probe_stats(
     snakemake.output.summary,
     snakemake.output.comparisons,
     n_boot=snakemake.params.n_boot,
+    overlaps=snakemake.params.overlaps,
 )

@@ -23,6 +23,7 @@ long = evaluate_variants(
     params.n_boot,
     windows={m: w or params.length for m, w in params.windows.items()},
     length=params.length,
+    overlaps=params.overlaps,
 )
 write_csv(long, snakemake.output.correlations)
 table = table1(long, params.cell_types)

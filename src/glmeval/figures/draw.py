@@ -23,7 +23,10 @@ def draw(
     labels: Labels,
     metric: str,
 ) -> None:
-    """`inputs` as `glmeval.figures.plan.figure_inputs` lists them; `outputs`: png, pdf, csv."""
+    """`inputs` as `glmeval.figures.plan.figure_inputs` lists them; `outputs`: png, pdf, csv.
+    A model trained on the figure's data is marked, with a footnote (glmeval.cards)."""
+    datasets = spec.get("tasks") or [spec[key] for key in ("task", "variants") if key in spec]
+    labels = labels.marked(datasets)
     if kind == "table1":
         fig, source = table1(pd.read_csv(inputs[0]), spec, labels)
     elif kind == "attribution":
@@ -31,5 +34,7 @@ def draw(
         fig, source = attribution(tables, spec)
     else:
         fig, source = panels.TASK_FIGURES[kind](panels.Results.read(*inputs), spec, labels, metric)
+    if labels.note:
+        fig.text(0.01, 0, labels.note, fontsize=7, va="top", ha="left")
     write_csv(source, outputs["csv"])
     save_figure(fig, [outputs["png"], outputs["pdf"]], bbox_inches="tight")

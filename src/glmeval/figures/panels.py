@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from glmeval.figures.style import GROUP_COLORS, PROBE_TYPE_LABELS, Labels, metric_label
+from glmeval.probes.kinds import STRAND_VIEWS, strand_view
 from glmeval.stats import MEAN_TARGET
 
 CONFIG_KEYS = ["model", "probe", "representation", "layer", "width"]
@@ -76,7 +77,9 @@ def _ci(rows: pd.DataFrame) -> np.ndarray:
 def _probe_order(labels: Labels, probe: str, representation: str) -> tuple:
     kind = labels.probe_types.get(probe, probe)
     rank = _TYPE_ORDER.index(kind) if kind in _TYPE_ORDER else len(_TYPE_ORDER)
-    return rank, _REP_ORDER.index(representation) if representation in _REP_ORDER else 9
+    base, strand = strand_view(representation)  # both strands' mean, then each strand's
+    order = _REP_ORDER.index(base) if base in _REP_ORDER else len(_REP_ORDER)
+    return rank, order, (None, *STRAND_VIEWS).index(strand)
 
 
 def _labels_in_probe_order(rows: pd.DataFrame, column: str, labels: Labels) -> list[str]:

@@ -4,7 +4,7 @@ across figures, the paper's colour per kind of representation, and atomic PNG + 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zlib import crc32
 
@@ -13,8 +13,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from glmeval.cards import MARK, NOT_FROZEN
 from glmeval.figures.plan import METRIC_LABELS
 from glmeval.io import atomic_path
+from glmeval.probes.kinds import strand_view
 
 plt.rcParams.update(
     {
@@ -40,6 +42,8 @@ FAMILY_GROUPS = {
     "onehot": "one-hot",
     "random_init": "control",
     "sei": "supervised",
+    "enformer": "supervised",
+    "borzoi": "supervised",
     "rbp": "supervised",
     "supervised": "supervised",
 }
@@ -67,16 +71,41 @@ class Labels:
     groups: Mapping[str, str] = field(default_factory=dict)  # name -> GROUP_COLORS key
     probe_types: Mapping[str, str] = field(default_factory=dict)  # probe name -> type
     order: tuple[str, ...] = ()  # models in configuration order (stable colours)
+    #: {task or variants: {model: why it is not zero-shot / frozen-only there}}
+    overlaps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    note: str = ""  # the footnote explaining the marked models
 
     @classmethod
     def from_config(cls, config: dict) -> Labels:
         models = config.get("models", {})
         return cls(
             models={n: m.get("label", n) for n, m in models.items()},
-            groups={n: FAMILY_GROUPS.get(m["family"], "language model") for n, m in models.items()},
+            groups={
+                n: "supervised"
+                if m.get("supervised")
+                else FAMILY_GROUPS.get(m["family"], "language model")
+                for n, m in models.items()
+            },
             probe_types={n: p["type"] for n, p in config.get("probes", {}).items()},
             order=tuple(models),
+            overlaps=config.get("overlaps", {}),
         )
+
+    def marked(self, datasets: Iterable[str]) -> Labels:
+        """These labels for a figure of `datasets` (tasks or variants sets): a model whose
+        training data overlap one of them is marked (glmeval.cards), and `note` says why."""
+        why = {}
+        for dataset in datasets:
+            for model, reason in self.overlaps.get(dataset, {}).items():
+                why.setdefault(model, []).append(f"{dataset}: {reason}")
+        if not why:
+            return self
+        models = {**self.models}
+        for model in why:
+            models[model] = f"{self.model(model)} {MARK}"
+        lines = [f"{MARK} {NOT_FROZEN} —"]
+        lines += [f"{self.model(m)}: {'; '.join(reasons)}" for m, reasons in why.items()]
+        return replace(self, models=models, note="\n".join(lines))
 
     def model(self, name: str) -> str:
         return self.models.get(name, name)
@@ -89,10 +118,13 @@ class Labels:
         return _PALETTE[index % len(_PALETTE)]
 
     def probe(self, probe: str, representation: str) -> str:
-        """The paper's probe names: Mean-Ridge, CLS-MLP, CNN."""
+        """The paper's probe names: Mean-Ridge, CLS-MLP, CNN; one strand's: Mean-Ridge
+        (forward)."""
         kind = PROBE_TYPE_LABELS.get(self.probe_types.get(probe, probe), probe)
-        rep = REPRESENTATION_LABELS.get(representation, representation)
-        return f"{rep}-{kind}" if rep else kind
+        base, strand = strand_view(representation)
+        rep = REPRESENTATION_LABELS.get(base, base)
+        label = f"{rep}-{kind}" if rep else kind
+        return f"{label} ({strand})" if strand else label
 
 
 def metric_label(metric: str) -> str:

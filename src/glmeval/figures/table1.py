@@ -23,7 +23,7 @@ def _row_labels(table: pd.DataFrame, labels: Labels) -> list[str]:
 
 def table1(table: pd.DataFrame, spec: dict, labels: Labels):
     """Rows: model × score (zero-shot or transfer); columns: cell types, then elements."""
-    values = table.drop(columns=ROW_KEYS)
+    values = table.drop(columns=[*ROW_KEYS, "training_overlap"], errors="ignore")
     fig, ax = plt.subplots(figsize=(2.5 + 0.42 * values.shape[1], 1.0 + 0.3 * len(values)))
     image = ax.imshow(values.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for (i, j), v in np.ndenumerate(values.to_numpy(float)):

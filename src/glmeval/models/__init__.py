@@ -31,6 +31,7 @@ EMBEDDING_SETTINGS = (
     "config_overrides",
     "n_value",
     "k",
+    "strands",
 )
 
 
@@ -48,6 +49,8 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
             f"model {name!r} reads its features from a file (family features): there is no "
             "model to run on sequences."
         )
+    if family.refusal:
+        raise ModelError(f"model {name!r} (family {family.name}): {family.refusal}")
     _check_runtime(name, family, device)
     path = local_path(model, path)
     if path is not None:
@@ -65,6 +68,10 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
         from glmeval.models.sei import SeiEmbedder
 
         embedder = SeiEmbedder(name, path, device=device, random_init_seed=seed)
+    elif family.loader == "tracks":
+        from glmeval.models.tracks import EMBEDDERS
+
+        embedder = EMBEDDERS[family.name](name, path, device=device, random_init_seed=seed)
     else:
         from glmeval.models.rbp import RBPEmbedder
 
@@ -74,10 +81,19 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
             f"models.{name}.n_layers is {model.get('n_layers', 0)} but the checkpoint at {path} "
             f"has {embedder.n_layers} layers. Set n_layers: {embedder.n_layers}."
         )
+    card_width = model.get("card", {}).get("hidden_size")
+    if card_width is not None and card_width != embedder.hidden_size:
+        raise ModelError(
+            f"models.{name}.card.hidden_size is {card_width} but the checkpoint at {path} has "
+            f"states of width {embedder.hidden_size}: the card describes another model. Fix "
+            "the card (or the source)."
+        )
     if model.get("long_sequences") == "window":
         from glmeval.models.windows import Windowed
 
         embedder = Windowed(embedder, model["window_bases"])
+    # what the embedding engine makes of it, wherever it runs (extraction, transfer, attribution)
+    embedder.strands = model.get("strands", "forward")
     return embedder
 
 
@@ -120,6 +136,17 @@ def _snapshot(name: str | None, source: dict, out_dir: Path, lock: str | None) -
         snapshot_download(
             repo, revision=commit, local_dir=out_dir, ignore_patterns=IGNORED_HUB_FILES
         )
+        for code_repo in _code_repos(out_dir):  # code that its auto_map takes from elsewhere
+            if "code_revision" not in source:
+                raise ModelError(
+                    f"model {name!r}: {repo} runs its code from another repository, {code_repo}. "
+                    f"Give models.{name}.source.code_revision: a commit of {code_repo} (its 'Files "
+                    "and versions' history), then resolve the model again."
+                )
+            code_revision = source["code_revision"]
+            snapshot_download(
+                code_repo, revision=code_revision, local_dir=out_dir, allow_patterns="*.py"
+            )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
         raise ModelError(
             f"cannot snapshot {repo}@{revision} from the Hugging Face hub ({err}). Without "
@@ -131,12 +158,27 @@ def _snapshot(name: str | None, source: dict, out_dir: Path, lock: str | None) -
     return commit
 
 
+def _code_repos(out_dir: Path) -> set[str]:
+    """The other repositories whose code the snapshot's auto_maps name (`org/code--module.Class`,
+    as NT v3's do); `resolve_model` copies that code beside the weights."""
+    repos = set()
+    for file in ("config.json", "tokenizer_config.json"):
+        record = out_dir / file
+        auto_map = read_json(record).get("auto_map", {}) if record.exists() else {}
+        for reference in auto_map.values():
+            for ref in reference if isinstance(reference, list) else [reference]:
+                if ref and "--" in ref:
+                    repos.add(ref.split("--")[0])
+    return repos
+
+
 def _check_runtime(name: str, family: Family, device: str) -> None:
     for module in family.requires:
         if importlib.util.find_spec(module) is None:
+            install = family.install or f"pip install 'glmeval[{family.extra}]'"
             raise ModelError(
                 f"model {name!r} (family {family.name}) needs the Python package {module!r}, "
-                f"which is not installed: pip install 'glmeval[{family.extra}]'."
+                f"which is not installed: {install}."
             )
     if family.gpu_only and not str(device).startswith("cuda"):
         raise ModelError(
@@ -174,6 +216,12 @@ def _check_snapshot(name: str, model: dict, path: Path) -> None:
             f"model {name!r}: the snapshot at {path} is {got.get('hub')}@{got.get('revision')} "
             f"but the config asks for {hub}@{wanted}. Delete {path} and rerun to snapshot the "
             "configured revision."
+        )
+    if got.get("code_revision") != model["source"].get("code_revision"):
+        raise ModelError(
+            f"model {name!r}: the snapshot at {path} holds code at revision "
+            f"{got.get('code_revision')} but the config asks for code_revision "
+            f"{model['source'].get('code_revision')}. Delete {path} and rerun to snapshot it."
         )
     if model.get("models_lock"):
         from glmeval.models.lock import check_snapshot

@@ -52,6 +52,7 @@ class Embedder(Protocol):
     has_cls: bool  # token 0 is a CLS token whose state summarises the sequence
     has_lm_head: bool  # `logits` is available
     device: torch.device
+    strands: str  # forward | both: what `glmeval.embed.extract` embeds (set by load_embedder)
 
     def encode(self, seqs: Sequence[str]) -> list[Encoded]: ...
 

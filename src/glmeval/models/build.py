@@ -9,7 +9,11 @@ directory) in tests and the demo:
 - `tiny_mistral` / `tiny_mixtral`: a Mistral (dense) or Mixtral (mixture-of-experts) causal LM
   with a byte-pair-encoding tokenizer trained on seeded random DNA, with DNABERT-2's special
   tokens and [CLS] ... [SEP] template.
-- `tiny_bert`: a BERT masked LM with that BPE tokenizer, as GENA-LM and GROVER are built.
+- `tiny_bert`: a BERT masked LM with that BPE tokenizer, as GENA-LM is built.
+- `tiny_grover`: GROVER's shape (`PoetschLab/GROVER`): a BERT masked LM of 512 positions with a
+  609-token BPE vocabulary (600 merges of A, C, G, T and five special tokens), whose tokenizer
+  files declare only [CLS], [MASK] and [PAD] as special: its template still adds [SEP], and
+  its model maps an unknown base to [UNK], tokens the wrapper does not name.
 - `tiny_gpn`: GPN's dilated-convolution masked LM from the `gpn` package, with GPN's
   character tokenizer ([PAD] [MASK] [UNK] a c g t; one token per base, no special tokens added).
 """
@@ -17,6 +21,7 @@ directory) in tests and the demo:
 from __future__ import annotations
 
 import itertools
+import json
 from functools import partial
 from pathlib import Path
 
@@ -146,6 +151,46 @@ def _bpe_lm(
     _save(Path(out_dir), model_class, config, tokenizer, seed)
 
 
+def build_tiny_grover(
+    out_dir: str | Path, hidden_size: int = 32, n_layers: int = 2, n_heads: int = 4, seed: int = 0
+) -> None:
+    out_dir = Path(out_dir)
+    tokenizer = bpe_tokenizer(609, 512, seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=n_layers,
+        num_attention_heads=n_heads,
+        intermediate_size=4 * hidden_size,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    _save(out_dir, BertForMaskedLM, config, tokenizer, seed)
+    for path in out_dir.glob("*.json"):  # the tokenizer files as GROVER's hub repository has them
+        if path.name.startswith(("tokenizer_config", "special_tokens")):
+            path.unlink()
+    (out_dir / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "clean_up_tokenization_spaces": True,
+                "do_lower_case": False,
+                "model_max_length": 512,
+                "special_tokens": {
+                    "mask_token": "[MASK]",
+                    "pad_token": "[PAD]",
+                    "sep_token": "[SEP]",
+                },
+                "tokenize_chinese_chars": False,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "trust_remote_code": True,
+            },
+            indent=2,
+        )
+    )
+    specials = {"cls_token": "[CLS]", "mask_token": "[MASK]", "pad_token": "[PAD]"}
+    (out_dir / "special_tokens_map.json").write_text(json.dumps(specials, indent=2) + "\n")
+
+
 def build_tiny_gpn(out_dir, hidden_size=32, n_layers=3, seed=0) -> None:
     import gpn
     from gpn.legacy import ConvNetConfig, ConvNetForMaskedLM
@@ -176,5 +221,6 @@ BUILDERS = {
         num_experts_per_tok=2,
     ),
     "tiny_bert": partial(_bpe_lm, BertConfig, BertForMaskedLM),
+    "tiny_grover": build_tiny_grover,
     "tiny_gpn": build_tiny_gpn,
 }

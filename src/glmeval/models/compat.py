@@ -1,6 +1,6 @@
 """Running repositories' own model code, written for transformers 4, under transformers 5.
 
-transformers 5 broke such code in four ways, each handled here by name (docs/models.md,
+transformers 5 broke such code in five ways, each handled here by name (docs/models.md,
 "Remote code under transformers 5"):
 
 1. **Removed helpers.** `LEGACY_SYMBOLS` puts back, where absent, the functions and methods
@@ -19,6 +19,10 @@ transformers 5 broke such code in four ways, each handled here by name (docs/mod
    uninitialised memory and relies on the model's `_init_weights` to refill it, which old code
    does not do. `restore_buffers` re-derives each from a parameter-free construction of the same
    model and refuses to go on where it cannot.
+5. **Tokenizer state built by `super().__init__()`.** transformers 5 keeps a tokenizer's special
+   tokens in `_special_tokens_map`, which the base `__init__` creates; old tokenizers that set
+   `bos_token` before calling it (GENERator's `DNAKmerTokenizer`) fail with an AttributeError.
+   `tokenizer_state_first` creates that state before the tokenizer's own `__init__` runs.
 
 Everything else an old model needs, or a failure none of this covers, is a `ModelError` that
 names the symbol, the family and the fix (`explain`).
@@ -238,6 +242,33 @@ def real_buffers(model_class):
             del model_class.get_init_context
         else:
             model_class.get_init_context = original
+
+
+@contextlib.contextmanager
+def tokenizer_state_first(tokenizer_class):
+    """Within it, instances of `tokenizer_class` start with the (empty) special-token and
+    added-token state that the base class's `__init__` creates, so old code may set special
+    tokens before calling it, as transformers 4 allowed; the base `__init__` then sets them
+    from the tokenizer's files as usual."""
+    original = tokenizer_class.__dict__.get("__init__")
+    inherited = tokenizer_class.__init__
+
+    def __init__(self, *args, **kwargs):
+        self.__dict__.setdefault(
+            "_special_tokens_map", dict.fromkeys(self.SPECIAL_TOKENS_ATTRIBUTES)
+        )
+        self.__dict__.setdefault("_extra_special_tokens", [])
+        self.__dict__.setdefault("_added_tokens_decoder", {})
+        inherited(self, *args, **kwargs)
+
+    tokenizer_class.__init__ = __init__
+    try:
+        yield
+    finally:
+        if original is None:
+            del tokenizer_class.__init__
+        else:
+            tokenizer_class.__init__ = original
 
 
 def restore_buffers(model: nn.Module, name: str, family: str) -> list[str]:

@@ -29,7 +29,7 @@ class LayerModules:
 @dataclass(frozen=True)
 class Family:
     name: str
-    loader: str  # onehot | transformers | sei | rbp | features
+    loader: str  # onehot | transformers | sei | tracks | rbp | features | refused
     description: str
     head: str | None = None  # masked_lm | causal_lm: the LM head loaded for logits
     has_cls: bool = False  # token 0 is a CLS token worth probing
@@ -38,6 +38,7 @@ class Family:
     attention_mask: bool = True  # the forward takes an attention mask
     requires: tuple[str, ...] = ()  # importable modules the family needs
     extra: str | None = None  # the pip extra that installs them
+    install: str | None = None  # the install command, where the extra alone does not do it
     gpu_only: bool = False
     precision: str = "bf16"  # on GPU: bf16 | fp16 | fp32 (numerically fragile families)
     #: what bounds the input length inside the model: `positions` (config.max_position_embeddings
@@ -49,7 +50,27 @@ class Family:
     bases_per_token: int | None = None
     #: the fixed input length of a supervised model that pads every sequence to it (Sei)
     input_bases: int | None = None
+    #: a U-Net (NT v3): the config attribute k of its k halvings of the length. Inputs are padded
+    #: with N to a multiple of 2**k (positions that carry no base); its layers are its stem and
+    #: its output, the two per-base states of the same width
+    downsamples: str | None = None
+    #: its states are per token, each token covering known bases (so `strands: both` can
+    #: flip the reverse strand's states back onto the forward tokens)
+    base_aligned: bool = True
+    #: why glmeval refuses the family (loader `refused`), at configuration and at load time
+    refusal: str | None = None
 
+
+#: What Evo 2 needs (its package's README, evo2 0.6.0), and what to do instead.
+EVO2_REFUSAL = (
+    "glmeval has no adapter for Evo 2. Evo 2 runs only through the Arc Institute's own package "
+    "(`pip install evo2`, with its Vortex inference code and flash-attn: Linux, CUDA 12.1+, "
+    "Python 3.11-3.12) on a GPU: the 1B, 20B and 40B checkpoints need FP8 through NVIDIA "
+    "Transformer Engine on a GPU of compute capability >= 8.9 (Hopper; Ada also has FP8), and "
+    "the 40B one several H100s; the 7B checkpoints run in bf16 without Transformer Engine on any "
+    "GPU it supports, with ~14 GB of weights. To evaluate Evo 2, embed the sequences with the "
+    "evo2 package and give glmeval the embeddings as a `features` model (docs/models.md)."
+)
 
 FAMILIES = {
     f.name: f
@@ -108,7 +129,8 @@ FAMILIES = {
         Family(
             "caduceus",
             "transformers",
-            "Caduceus (`kuleshov-group/caduceus-ph_*`); Mamba blocks, CUDA kernels from mamba-ssm",
+            "Caduceus-Ph and -PS (`kuleshov-group/caduceus-*`; -PS: RC-equivariant, 2 x d_model "
+            "channels); Mamba blocks, CUDA kernels from mamba-ssm",
             head="masked_lm",
             remote_code="required",
             layer_modules=LayerModules(
@@ -120,6 +142,26 @@ FAMILIES = {
             gpu_only=True,
             context="unlimited",
             bases_per_token=1,
+        ),
+        Family(
+            "generator",
+            "transformers",
+            "GENERator (`GenerTeam/GENERator-*`): Llama causal LM, its repository's 6-mer tokenizer",
+            head="causal_lm",
+            remote_code="required",
+            bases_per_token=6,
+        ),
+        Family(
+            "nt_v3",
+            "transformers",
+            "Nucleotide Transformer v3 (`InstaDeepAI/NTv3_*_pre`): convolution/transformer U-Net, "
+            "one token per base",
+            head="masked_lm",
+            remote_code="required",
+            attention_mask=False,
+            context="unlimited",
+            bases_per_token=1,
+            downsamples="num_downsamples",
         ),
         Family(
             "gpn",
@@ -138,13 +180,47 @@ FAMILIES = {
             "sei",
             "Sei: supervised sequence-to-function CNN, `spline_tr` output",
             input_bases=4096,
+            base_aligned=False,
         ),
-        Family("rbp", "rbp", "the paper's multitask eCLIP CNN, trained by the workflow"),
+        Family(
+            "enformer",
+            "tracks",
+            "Enformer (`enformer-pytorch`): supervised track model, its trunk embeddings",
+            requires=("enformer_pytorch",),
+            extra="enformer",
+            input_bases=196_608,
+            base_aligned=False,
+        ),
+        Family(
+            "borzoi",
+            "tracks",
+            "Borzoi (`borzoi-pytorch`): supervised track model, its embeddings before the heads",
+            requires=("borzoi_pytorch",),
+            extra="borzoi",
+            # its metadata pins transformers<5, under which glmeval does not run; its code runs
+            # unmodified under transformers 5
+            install="pip install 'glmeval[borzoi]' && pip install --no-deps borzoi-pytorch==0.5.1",
+            input_bases=524_288,
+            base_aligned=False,
+        ),
+        Family(
+            "evo2",
+            "refused",
+            "Evo 2 (Arc Institute): no adapter; refused, naming what it needs",
+            refusal=EVO2_REFUSAL,
+        ),
+        Family(
+            "rbp",
+            "rbp",
+            "the paper's multitask eCLIP CNN, trained by the workflow",
+            base_aligned=False,
+        ),
         Family(
             "features",
             "features",
             "your own features from a file, looked up by id (glmeval.models.features)",
             context="unlimited",
+            base_aligned=False,
         ),
     ]
 }

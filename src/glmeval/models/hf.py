@@ -1,10 +1,14 @@
-"""Every transformers-loadable family (NT v1/v2, DNABERT-2, BERTs, Mistral/Mixtral, HyenaDNA,
-Caduceus, GPN) behind one Embedder, loaded offline from a local snapshot directory."""
+"""Every transformers-loadable family (NT v1/v2/v3, DNABERT-2, BERTs, Mistral/Mixtral,
+GENERator, HyenaDNA, Caduceus, GPN) behind one Embedder, loaded offline from a local snapshot
+directory."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,8 +48,10 @@ class TransformersEmbedder:
         self.layer_modules = LayerModules(**modules) if modules else family.layer_modules
         self.precision = model.get("precision", family.precision)
 
-        self.tokenizer = _checked_load(name, path, family, AutoTokenizer.from_pretrained, **options)
-        config = _checked_load(name, path, family, AutoConfig.from_pretrained, **options)
+        self.tokenizer = _checked_load(
+            name, path, family, partial(_load_tokenizer, name), **options
+        )
+        config = _checked_load(name, path, family, partial(_load_config, name), **options)
         if remote:
             compat.legacy_config(config)
         for key, value in model.get("config_overrides", {}).items():
@@ -55,19 +61,26 @@ class TransformersEmbedder:
         self.model.eval().to(self.device)
         self.backbone = self.model.base_model
 
-        if self.layer_modules:
+        #: a U-Net halves the length `downsamples` times: inputs are padded to a multiple of this
+        self._multiple = 2 ** getattr(config, family.downsamples) if family.downsamples else 1
+        if family.downsamples:
+            self.n_layers = 1  # its stem and its output (`_unet_states`)
+        elif self.layer_modules:
             self.n_layers = len(_module(self.backbone, self.layer_modules.blocks, name))
         else:
             self.n_layers = _first_attr(config, "num_hidden_layers", "n_layer", "n_layers")
-        self.hidden_size = _first_attr(config, "hidden_size", "d_model")
+        self.hidden_size = _first_attr(config, "hidden_size", "d_model", "conv_init_embed_dim")
+        if getattr(config, "rcps", False):  # Caduceus-PS: forward and reverse-complement halves
+            self.hidden_size *= 2
         self.has_cls = family.has_cls and self.tokenizer.cls_token_id is not None
         self.max_tokens = _max_tokens(name, model, config, self.tokenizer, family)
         vocab = self.tokenizer.get_vocab()
         self._check_vocabulary(vocab, path)
         self._case = _case_of(vocab)
-        self._unk = self.tokenizer.unk_token_id
-        self._special = np.array(sorted(set(self.tokenizer.all_special_ids) - {self._unk}))
+        self._unk = _unknown_id(self.tokenizer)
+        self._special = np.array(sorted(_special_ids(self.tokenizer) - {self._unk}))
         self._pad_id = self.tokenizer.pad_token_id or 0
+        self._n_id = self.tokenizer.convert_tokens_to_ids(self._case("N"))
         self._prepend = _leading_token(name, model, self.tokenizer)
 
     def encode(self, seqs: Sequence[str]) -> list[Encoded]:
@@ -88,6 +101,11 @@ class TransformersEmbedder:
             if self._prepend is not None:
                 ids, special = np.r_[self._prepend, ids], np.r_[True, special]
                 n_bases = np.r_[0, n_bases].astype(np.int32)
+            if len(ids) % self._multiple:  # N up to the U-Net's multiple: carries no base
+                extra = self._multiple - len(ids) % self._multiple
+                ids = np.r_[ids, np.full(extra, self._n_id)]
+                special = np.r_[special, np.ones(extra, bool)]
+                n_bases = np.r_[n_bases, np.zeros(extra, np.int32)]
             if self.max_tokens and len(ids) > self.max_tokens:
                 raise TokenizationError(
                     f"model {self.name!r}: sequence {index} needs {len(ids)} tokens but the model "
@@ -100,13 +118,18 @@ class TransformersEmbedder:
 
     def _spans(self, index, text, tokens, ids, special) -> list[int]:
         """Bases per content token (`tokens`, the non-`special` of `ids`) from the tokenizer's
-        character offsets, provided they tile the sequence and every known token spells its
-        bases."""
-        if not self.tokenizer.is_fast:
-            self._not_spelled(index, "".join(tokens))
-        offsets = self.tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
-        spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[~special]
+        character offsets (a slow tokenizer: its own pieces before they become ids, e.g. a
+        k-mer tokenizer's unknown remainder), provided they tile the sequence and every known
+        token spells its bases."""
         ids = ids[~special]
+        if self.tokenizer.is_fast:
+            offsets = self.tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
+            spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[~special]
+        else:
+            lengths = np.array([len(p) for p in self.tokenizer.tokenize(text)], dtype=np.int64)
+            if len(lengths) != len(ids):
+                self._not_spelled(index, "".join(tokens))
+            spans = np.stack([np.cumsum(lengths) - lengths, np.cumsum(lengths)], axis=1)
         starts, ends = spans[:, 0], spans[:, 1]
         tiled = len(spans) > 0 and starts[0] == 0
         tiled = tiled and ends[-1] == len(text) and (starts[1:] == ends[:-1]).all()
@@ -158,7 +181,9 @@ class TransformersEmbedder:
     def _states(self, batch: list[Encoded]) -> torch.Tensor:
         ids, mask, kwargs = self._inputs(batch)
         with torch.inference_mode(), self._autocast():
-            if self.layer_modules:
+            if self.family.downsamples:
+                states = self._unet_states(ids, kwargs)
+            elif self.layer_modules:
                 states = self._hooked_states(ids, mask, kwargs)
             else:
                 states = self.backbone(input_ids=ids, output_hidden_states=True, **kwargs)
@@ -193,6 +218,19 @@ class TransformersEmbedder:
         if self.device.type == "cuda" and self.precision in AUTOCAST:
             return torch.autocast("cuda", dtype=AUTOCAST[self.precision])
         return contextlib.nullcontext()
+
+    def _unet_states(self, ids, kwargs) -> list[torch.Tensor]:
+        """A U-Net's per-base layers (NT v3): 0 is the stem's output (token embeddings and one
+        convolution), 1 the last upsampling block's after its skip connection (the model's last
+        hidden state). The states between run at 2..2**k bases per position, at other widths."""
+        captured = []
+        stem = _module(self.backbone, "core.stem", self.name)
+        handle = stem.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            out = self.backbone(input_ids=ids, output_hidden_states=True, **kwargs)
+        finally:
+            handle.remove()
+        return [captured[0].transpose(1, 2), out.hidden_states[-1]]
 
     def _hooked_states(self, ids, mask, kwargs) -> list[torch.Tensor]:
         """Layer outputs captured by forward hooks; unpadded (tokens, D) outputs are re-padded."""
@@ -288,7 +326,9 @@ def _remote_class(name, path, config, family):
     for key in (head, "AutoModel"):
         if key in auto_map:
             try:
-                return get_class_from_dynamic_module(auto_map[key], path, local_files_only=True)
+                return _snapshot_class(name, auto_map[key], path)
+            except ModelError:
+                raise
             except Exception as err:
                 raise _load_error(name, path, family, err) from err
     raise ModelError(
@@ -299,8 +339,63 @@ def _remote_class(name, path, config, family):
 
 
 def _has_head(model) -> bool:
-    """A head model wraps its base model (`base_model` is a submodule, not itself)."""
-    return model.base_model is not model
+    """A head model wraps its base model (`base_model` is a submodule, not itself), or is one
+    with an output layer of its own (NT v3)."""
+    return model.base_model is not model or model.get_output_embeddings() is not None
+
+
+def _auto_reference(path: str, file: str, key: str) -> str | None:
+    """The class reference `key` of the auto_map in `path/file`, if any (a tokenizer's is a
+    [slow, fast] pair: the fast one where there is one)."""
+    record = Path(path) / file
+    auto_map = json.loads(record.read_text()).get("auto_map", {}) if record.exists() else {}
+    reference = auto_map.get(key)
+    if isinstance(reference, list):
+        reference = reference[1] or reference[0]
+    return reference
+
+
+def _snapshot_class(name: str, reference: str, path: str):
+    """The class an auto_map `reference` names, from the snapshot's own files. A reference into
+    another repository (`org/code--module.Class`, as NT v3's config names its code) resolves to
+    the copy that `resolve_model` put beside the weights (`source.code_revision`)."""
+    if "--" in reference:
+        repo, reference = reference.split("--")
+        if not (Path(path) / f"{reference.split('.')[0]}.py").exists():
+            raise ModelError(
+                f"model {name!r}: the checkpoint at {path} runs code from another repository, "
+                f"{repo} ({reference}), and no copy of it is beside the weights. Give "
+                f"models.{name}.source.code_revision (a commit of {repo}) and resolve the model "
+                "again (delete the snapshot directory and rerun snakemake models)."
+            )
+    return get_class_from_dynamic_module(reference, path, local_files_only=True)
+
+
+def _load_tokenizer(name: str, path: str, trust_remote_code: bool, local_files_only: bool):
+    """AutoTokenizer's tokenizer; a repository's own tokenizer class (from the snapshot's files)
+    is built with transformers 4's order of initialisation (`compat.tokenizer_state_first`)."""
+    reference = trust_remote_code and _auto_reference(
+        path, "tokenizer_config.json", "AutoTokenizer"
+    )
+    if not reference:
+        return AutoTokenizer.from_pretrained(
+            path, trust_remote_code=trust_remote_code, local_files_only=local_files_only
+        )
+    tokenizer_class = _snapshot_class(name, reference, path)
+    with compat.tokenizer_state_first(tokenizer_class):
+        return tokenizer_class.from_pretrained(path, local_files_only=local_files_only)
+
+
+def _load_config(name: str, path: str, trust_remote_code: bool, local_files_only: bool):
+    """AutoConfig's config; a repository's own config class from the snapshot's files."""
+    reference = trust_remote_code and _auto_reference(path, "config.json", "AutoConfig")
+    if not reference:
+        return AutoConfig.from_pretrained(
+            path, trust_remote_code=trust_remote_code, local_files_only=local_files_only
+        )
+    return _snapshot_class(name, reference, path).from_pretrained(
+        path, local_files_only=local_files_only
+    )
 
 
 def _checked_weights(name, path, loaded, info, with_head):
@@ -320,6 +415,8 @@ def _checked_weights(name, path, loaded, info, with_head):
 def _checked_load(name, path, family, load, **options):
     try:
         return load(path, **options)
+    except ModelError:
+        raise
     except Exception as err:  # corrupt files raise anything from pickle to safetensors
         raise _load_error(name, path, family, err) from err
 
@@ -395,13 +492,32 @@ def _model_context(config, family: Family) -> int | None:
 
 
 def _case_of(vocab: dict):
-    """Upper- or lower-case sequences as the vocabulary spells bases; as given where it has
-    both or neither."""
-    if "A" in vocab and "a" not in vocab:
+    """Upper- or lower-case sequences as the vocabulary spells bases (single bases or k-mers);
+    as given where it has both or neither."""
+    upper = any(token and set(token) <= set("ACGTN") for token in vocab)
+    lower = any(token and set(token) <= set("acgtn") for token in vocab)
+    if upper and not lower:
         return str.upper
-    if "a" in vocab and "A" not in vocab:
+    if lower and not upper:
         return str.lower
     return str
+
+
+def _unknown_id(tokenizer) -> int | None:
+    """The unknown token's id; where the tokenizer's files do not name it (GROVER's), that of
+    its tokenizers model."""
+    if tokenizer.unk_token_id is not None:
+        return tokenizer.unk_token_id
+    model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
+    unk = getattr(model, "unk_token", None)
+    return tokenizer.backend_tokenizer.token_to_id(unk) if unk else None
+
+
+def _special_ids(tokenizer) -> set[int]:
+    """Ids of the tokenizer's special tokens: those it names and every added token marked
+    special (GROVER's files name no [SEP], which its template still adds)."""
+    added = tokenizer.added_tokens_decoder.items()
+    return set(tokenizer.all_special_ids) | {i for i, token in added if token.special}
 
 
 def _leading_token(name: str, model: dict, tokenizer) -> int | None:

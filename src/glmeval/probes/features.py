@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from glmeval.io import read_json, sha256_of
+from glmeval.probes.kinds import strand_view
 from glmeval.probes.rows import open_rows
 
 POOLED = {"cls": 0, "mean": 1}
@@ -72,7 +73,14 @@ def _load_one(directory: Path, representation: str, layer: int):
                 "extraction after changing the probes."
             )
         return Rows(open_rows(path))
-    pooled = np.load(directory / "pooled.npy", mmap_mode="r")
+    representation, strand = strand_view(representation)
+    path = directory / (f"pooled.{strand}.npy" if strand else "pooled.npy")
+    if not path.exists():
+        raise ProbeInputError(
+            f"{directory}: no {strand}-strand states ({path.name}); they are extracted for a "
+            "model with strands: both: rerun the extraction after setting it."
+        )
+    pooled = np.load(path, mmap_mode="r")
     if layer >= pooled.shape[1]:
         raise ProbeInputError(
             f"{directory}: layer {layer} requested, the model has layers 0..{pooled.shape[1] - 1}."

@@ -16,3 +16,12 @@ PROBE_TASK_KINDS = {
     "logistic": {"binary", "multilabel"},
     "splice_cnn": {"multitask_regression"},
 }
+#: The strands whose own pooled states a `strands: both` model also has (`mean_forward`, ...).
+STRAND_VIEWS = ("forward", "reverse")
+
+
+def strand_view(representation: str) -> tuple[str, str | None]:
+    """(`cls`, `forward`) for `cls_forward`; (`mean`, None) for `mean` (both strands' mean for a
+    `strands: both` model, the forward strand's otherwise)."""
+    base, _, strand = representation.partition("_")
+    return (base, strand) if strand in STRAND_VIEWS else (representation, None)

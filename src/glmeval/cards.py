@@ -1,0 +1,141 @@
+"""Model cards, and which models' training data overlap a task.
+
+A model's card is its configured `card` (parameters, context length, hidden size, licence,
+pre-training corpus, the functional tracks it was trained on) over its family's defaults: a
+supervised family (Sei) knows the assays it was trained on, and the workflow's own RBP model was
+trained on the assays of its training task. A task (or variants set) says which assays its data
+come from (`assays`).
+
+A model trained on functional tracks is *supervised*: on a task whose assays it was trained on
+— or a task that declares none, where no overlap can be ruled out — it is neither zero-shot nor
+frozen-only, and every table and figure says so (`training_overlap`) instead of ranking it
+silently beside the self-supervised models.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+CARD_FIELDS = (
+    "parameters",
+    "context_bases",
+    "hidden_size",
+    "licence",
+    "corpus",
+    "trained_on",
+    "url",
+)
+#: What a supervised family was trained on, where the family fixes it.
+FAMILY_CARDS = {
+    "sei": {
+        "context_bases": 4096,
+        "corpus": "hg38 sequences with 21,907 chromatin profiles (Cistrome, ENCODE, Roadmap)",
+        "trained_on": ["ChIP-seq", "DNase-seq", "ATAC-seq", "histone ChIP-seq"],
+        "url": "https://doi.org/10.1038/s41588-022-01102-2",
+    },
+    "enformer": {
+        "parameters": 251_221_292,
+        "context_bases": 196_608,
+        "hidden_size": 3072,
+        "licence": "Apache-2.0",
+        "corpus": "human and mouse genomes with 6,956 ENCODE/FANTOM5 tracks",
+        "trained_on": ["ChIP-seq", "DNase-seq", "ATAC-seq", "CAGE", "histone ChIP-seq"],
+        "url": "https://doi.org/10.1038/s41592-021-01252-x",
+    },
+    "borzoi": {
+        "parameters": 185_892_699,
+        "context_bases": 524_288,
+        "hidden_size": 1920,
+        "licence": "Apache-2.0",
+        "corpus": "human and mouse genomes with ENCODE, GTEx and FANTOM5 tracks",
+        "trained_on": ["RNA-seq", "CAGE", "DNase-seq", "ATAC-seq", "ChIP-seq", "histone ChIP-seq"],
+        "url": "https://doi.org/10.1038/s41588-024-02053-6",
+    },
+}
+#: The mark of an overlapping model in figures, explained in their footnote.
+MARK = "†"
+NOT_FROZEN = "not zero-shot / not frozen-only"
+
+
+def model_card(config: dict, name: str) -> dict:
+    """Model `name`'s card: its family's defaults, its own `card`, and for a model the workflow
+    trains (`source.train`), the assays of its training task."""
+    model = config["models"][name]
+    family = model["family"]
+    if family == "random_init":  # the base model's architecture, none of its training
+        return {
+            **model_card(config, model["of"]),
+            "trained_on": [],
+            "corpus": "none (random weights)",
+        }
+    card = {**FAMILY_CARDS.get(family, {}), **model.get("card", {})}
+    train = model.get("source", {}).get("train")
+    if train is not None:
+        assays = config["tasks"][train["task"]].get("assays", [])
+        card["trained_on"] = sorted({*card.get("trained_on", []), *assays})
+        card.setdefault("corpus", f"this workflow's task {train['task']}")
+    return card
+
+
+def overlap(config: dict, model: str, assays: list[str] | None, task: str | None = None) -> str:
+    """Why `model` is not zero-shot / frozen-only on data from `assays` (None: undeclared), or
+    '' where it was trained on no functional tracks or on none of those assays."""
+    trained = model_card(config, model).get("trained_on", [])
+    if not trained:
+        return ""
+    train = config["models"][model].get("source", {}).get("train", {})
+    if task is not None and train.get("task") == task:
+        return "trained on this task's data"
+    if assays is None:
+        return f"trained on {', '.join(trained)}; the data's assays are not declared"
+    shared = [a for a in assays if a.lower() in {t.lower() for t in trained}]
+    return f"trained on {', '.join(shared)}" if shared else ""
+
+
+def task_overlaps(config: dict) -> dict[str, dict[str, str]]:
+    """{task: {model: why it is not zero-shot / frozen-only there}} for every task's models
+    (variants sets too, by their `assays`), only where there is an overlap."""
+    sets = [(name, task, task["models"]) for name, task in config["tasks"].items()]
+    for name, variants in config.get("variants", {}).items():
+        models = [*variants.get("zeroshot", {}).get("models", [])]
+        for transfer in variants.get("transfer", []):  # the activity task's models
+            models += config["tasks"][transfer["task"]]["models"]
+        sets.append((name, variants, models))
+    found = {}
+    for name, entry, models in sets:
+        notes = {m: overlap(config, m, entry.get("assays"), name) for m in dict.fromkeys(models)}
+        if any(notes.values()):
+            found[name] = {m: note for m, note in notes.items() if note}
+    return found
+
+
+def card_table(config: dict) -> pd.DataFrame:
+    """One row per configured model: label, family and its card."""
+    rows = []
+    for name, model in config["models"].items():
+        card = model_card(config, name)
+        trained = card.get("trained_on", [])
+        rows.append(
+            {
+                "model": name,
+                "label": model.get("label", name),
+                "family": model["family"],
+                **{key: card.get(key) for key in CARD_FIELDS if key != "trained_on"},
+                "trained_on": "; ".join(trained),
+                "training": _training(model["family"], trained),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _training(family: str, trained_on: list[str]) -> str:
+    if trained_on:
+        return "supervised (functional tracks)"
+    return "none" if family in ("onehot", "random_init") else "self-supervised"
+
+
+def mark_overlaps(table: pd.DataFrame, overlaps: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """`table` (with task and model columns) with `training_overlap`: why the row's model is
+    not zero-shot / frozen-only on its task, or ''."""
+    notes = [overlaps.get(t, {}).get(m, "") for t, m in zip(table["task"], table["model"])]
+    return table.assign(training_overlap=notes)
