@@ -56,9 +56,13 @@ def correlations(
         missing = int((elements == element).sum() - keep.sum())
         row = {"element": element, "n": int(keep.sum()), "n_missing": missing}
         for metric in METRICS:
-            boot = bootstrap_metric_samples(metric, truth[keep], values[keep], n_boot, seed)
+            observed = metric_value(metric, truth[keep], values[keep])
+            # constant scores (one-hot distances within an element) stay constant resampled
+            boot = np.full(n_boot, np.nan)
+            if np.isfinite(observed):
+                boot = bootstrap_metric_samples(metric, truth[keep], values[keep], n_boot, seed)
             samples[element, metric] = boot
-            row |= _summary(metric, metric_value(metric, truth[keep], values[keep]), boot)
+            row |= _summary(metric, observed, boot)
         rows.append(row)
     by_element = {row["element"]: row for row in rows}
     for group, members in groups.items():
