@@ -49,6 +49,9 @@ def test_a_card_s_training_comes_from_family_config_and_the_training_task(paper)
     random = model_card(paper, "dnabert2_random")
     assert random["trained_on"] == [] and random["hidden_size"] == 768
     config = copy.deepcopy(paper)
+    del config["tasks"]["eclip_k562_multitask"]["assays"]  # a training task without assays
+    assert model_card(config, "rbp")["trained_on"] == ["task eclip_k562_multitask"]
+    assert overlap(config, "rbp", None, "eclip_k562_multitask") == "trained on this task's data"
     config["models"]["dnabert2"]["card"]["trained_on"] = ["ChIP-seq"]  # a post-trained model
     assert task_overlaps(config)["chip_ctcf"] == {
         "dnabert2": "trained on ChIP-seq",

@@ -1,6 +1,8 @@
 """`strands: both`: the reverse strand's states flipped back onto the forward tokens and averaged,
 each strand's pooled states kept beside them, and the settings that cannot take it refused."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,12 @@ def test_a_both_strands_model_is_embedded_both_ways_wherever_it_runs(tmp_path):
     extract(model, SEQS, out, token_layers=[0])
     assert (out / "pooled.reverse.npy").exists()
     np.testing.assert_array_equal(np.load(out / "tokens.L0.npy")[0, 0].max(), 0.5)
+
+
+def test_an_automatic_batch_holds_half_the_tokens_with_both_strands(tmp_path):
+    from glmeval.embed import CPU_BATCH_TOKENS
+
+    for strands, budget in (("forward", CPU_BATCH_TOKENS), ("both", CPU_BATCH_TOKENS // 2)):
+        extract(OneHotEmbedder(), SEQS, tmp_path / strands, strands=strands)
+        meta = json.loads((tmp_path / strands / "meta.json").read_text())
+        assert meta["batch"] == {"size": None, "tokens": budget}

@@ -70,8 +70,8 @@ def model_card(config: dict, name: str) -> dict:
         }
     card = {**FAMILY_CARDS.get(family, {}), **model.get("card", {})}
     train = model.get("source", {}).get("train")
-    if train is not None:
-        assays = config["tasks"][train["task"]].get("assays", [])
+    if train is not None:  # its training task's assays (or the task, where it declares none)
+        assays = config["tasks"][train["task"]].get("assays") or [f"task {train['task']}"]
         card["trained_on"] = sorted({*card.get("trained_on", []), *assays})
         card.setdefault("corpus", f"this workflow's task {train['task']}")
     return card
@@ -80,12 +80,12 @@ def model_card(config: dict, name: str) -> dict:
 def overlap(config: dict, model: str, assays: list[str] | None, task: str | None = None) -> str:
     """Why `model` is not zero-shot / frozen-only on data from `assays` (None: undeclared), or
     '' where it was trained on no functional tracks or on none of those assays."""
-    trained = model_card(config, model).get("trained_on", [])
-    if not trained:
-        return ""
     train = config["models"][model].get("source", {}).get("train", {})
     if task is not None and train.get("task") == task:
         return "trained on this task's data"
+    trained = model_card(config, model).get("trained_on", [])
+    if not trained:
+        return ""
     if assays is None:
         return f"trained on {', '.join(trained)}; the data's assays are not declared"
     shared = [a for a in assays if a.lower() in {t.lower() for t in trained}]

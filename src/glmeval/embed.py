@@ -207,7 +207,8 @@ def extract(
     else:
         arrays = {name: np.load(work / f"{name}.npy", mmap_mode="r+") for name in shapes}
     # both strands: two forward passes' states are held at once
-    batch_tokens = progress["batch_tokens"] or auto_batch_tokens(embedder) // len(STRAND_VIEWS)
+    views = 1 if reverse is None else len(STRAND_VIEWS)
+    batch_tokens = progress["batch_tokens"] or auto_batch_tokens(embedder) // views
     done = sum(len(s) for s in shards[: progress["shards_done"]])
     bar = tqdm(
         total=n,
