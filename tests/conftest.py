@@ -95,7 +95,6 @@ def workflow_config(tmp_path_factory, standins) -> Path:
             "source": {"path": str(checkpoint)},
             "n_layers": 4,
             "batch_size": 128,
-            "strands": "both",  # its pooled probes: both strands' mean and each strand's own
         }
         config["tasks"]["motif_activity"]["models"].append("mistral_dna")
         # two HepG2 elements and K562's (SORT1, HepG2's largest, adds nothing to prove)

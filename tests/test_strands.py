@@ -211,3 +211,12 @@ def test_an_automatic_batch_holds_half_the_tokens_with_both_strands(tmp_path):
         extract(OneHotEmbedder(), SEQS, tmp_path / strands, strands=strands)
         meta = json.loads((tmp_path / strands / "meta.json").read_text())
         assert meta["batch"] == {"size": None, "tokens": budget}
+
+
+def test_figures_name_each_strand_s_probe():
+    from glmeval.figures.style import Labels
+
+    labels = Labels.from_config({"probes": {"ridge": {"type": "ridge"}}})
+    assert labels.probe("ridge", "mean_forward") == "Mean-Ridge (forward)"
+    assert labels.probe("ridge", "cls_reverse") == "CLS-Ridge (reverse)"
+    assert labels.probe("ridge", "mean") == "Mean-Ridge"

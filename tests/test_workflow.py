@@ -1,6 +1,7 @@
 """The workflow as users run it: lint, format, the paper's DAG, a bad config, the demo end to end."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -195,21 +196,20 @@ def test_features_from_a_file_are_probed_like_a_model(workflow_run):
     assert not list((workflow_run / "results" / "transfer").glob("*/*/motif_counts"))  # no windows
 
 
-def test_both_strands_of_the_real_mistral_dna_are_probed_side_by_side(workflow_run, shared):
-    """conftest's mistral_dna (strands: both): the two strands' mean and each strand's own."""
-    table = pd.read_csv(workflow_run / "results" / "tables" / "probe_summary.csv")
-    ridge = table[(table["model"] == "mistral_dna") & (table["probe"] == "ridge")]
-    pearson = ridge[ridge["metric"] == "pearson"].set_index("representation")["mean"]
-    assert set(pearson.index) == {"mean", "mean_forward", "mean_reverse"}
-    assert pearson.nunique() == 3  # three different representations
-    both = workflow_run / "results/embeddings/mistral_dna/motif_activity/test"
-    assert json.loads((both / "meta.json").read_text())["strands"] == "both"
-    forward, reverse = (np.load(both / f"pooled.{s}.npy", mmap_mode="r") for s in ("forward", "reverse"))
-    averaged = np.load(both / "pooled.npy", mmap_mode="r")
-    assert forward.shape == reverse.shape == averaged.shape
-    assert not np.allclose(forward[:50, -1, 1], reverse[:50, -1, 1], atol=1e-2)
-    figure = pd.read_csv(workflow_run / "results" / "figures" / "motif_activity_probes.csv")
-    assert {"Mean-Ridge (forward)", "Mean-Ridge (reverse)"} <= set(figure["probe_label"])
+def test_both_strands_plan_each_strand_s_pooled_probes(tmp_path):
+    """strands: both (tests/test_strands.py for the arrays; benchmarks/strands.py for what it
+    does to the real Mistral-DNA): each strand's pooled probes beside the averaged ones."""
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["models"]["tiny_mistral"]["strands"] = "both"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = set(re.findall(r"results/probes/(\w+)/tiny_mistral/(\w+)/L2/(\w+)/", result.stdout))
+    for task, probe in (("motif_activity", "ridge"), ("motif_grammar", "logistic")):
+        assert {rep for t, rep, p in planned if (t, p) == (task, probe)} == {
+            "mean", "mean_forward", "mean_reverse"
+        }
+    assert {rep for _, rep, p in planned if p.startswith("rep_cnn")} == {"tokens"}
 
 
 def test_model_cards_say_which_models_are_supervised(workflow_run, shared):
