@@ -30,7 +30,9 @@ def test_grid_of_demo(demo):
     assert {j.layer for j in nt} == {0, 1, 2}  # probe_layers: all
     assert not [j for j in nt if j.representation == "cls" and j.layer == 0]
     assert not [j for j in jobs if j.model == "tiny_mistral" and j.representation == "cls"]
-    assert token_layers(config, "tiny_nt", "motif_activity") == [0, 1, 2]
+    # the layer sweep is the linear probes'; the neural probes read the last layer
+    assert {j.layer for j in nt if j.probe in ("rep_mlp", "rep_cnn")} == {2}
+    assert token_layers(config, "tiny_nt", "motif_activity") == [2]
     assert token_layers(config, "tiny_mistral", "motif_activity") == [2]
 
 
