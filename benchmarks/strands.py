@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from glmeval.data.cagi5 import prepare_cagi5
@@ -77,8 +78,6 @@ def zeroshot_figures(root: Path, elements: list[str]) -> None:
         print("zero-shot: ../shared has no Mistral-DNA checkpoint; skipped")
         return
     prepare_cagi5("cagi5", {"cagi5": str(SHARED / "data" / "cagi5"), "elements": elements}, root)
-    import pandas as pd
-
     variants = pd.read_parquet(root / "variants.parquet")
     model = load_embedder("mistral_dna", {"family": "causal_lm", "n_layers": 4}, str(MISTRAL))
     start = time.perf_counter()

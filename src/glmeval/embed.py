@@ -49,6 +49,7 @@ from glmeval import __version__
 from glmeval.data.sequence import reverse_complement
 from glmeval.io import read_json, write_json
 from glmeval.models import Embedder, Encoded
+from glmeval.probes.kinds import STRAND_VIEWS, STRANDS
 
 POOLING_RULES = {
     "cls": "hidden state of token 0 (the CLS token); NaN where the family has no CLS token",
@@ -58,9 +59,6 @@ SHARD_ROWS = 4096
 CPU_BATCH_TOKENS = 8192  # token budget of an automatic batch on CPU
 MAX_BATCH_TOKENS = 1 << 17  # larger GPU batches gain no throughput
 GPU_MEMORY_FRACTION = 0.6  # of the free memory, for one batch's activations and outputs
-STRANDS = ("forward", "both")
-#: the per-strand pooled arrays of a `strands="both"` artifact
-STRAND_VIEWS = ("forward", "reverse")
 
 
 def pool(states: torch.Tensor, content: torch.Tensor, has_cls: bool) -> torch.Tensor:

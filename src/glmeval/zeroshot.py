@@ -44,7 +44,7 @@ import torch
 from glmeval.data.sequence import check_sequences, reverse_complement
 from glmeval.models.base import Embedder, Encoded
 from glmeval.models.families import ModelError
-from glmeval.probes.kinds import STRAND_VIEWS
+from glmeval.probes.kinds import STRAND_VIEWS, STRANDS
 
 DISTANCES = ("cosine", "dot", "l1", "l2")
 SCORES = (*DISTANCES, "llr")
@@ -315,7 +315,7 @@ def _check_options(embedder, scores, layer, strands) -> None:
     unknown = [name for name in scores if name not in SCORES]
     if unknown or not scores:
         raise ValueError(f"unknown zero-shot scores {unknown}; choose from {SCORES}.")
-    if strands not in ("forward", "both"):
+    if strands not in STRANDS:
         raise ValueError(f"strands is {strands!r}; choose 'forward' or 'both'.")
     if layer is not None and not 0 <= layer <= embedder.n_layers:
         raise ValueError(

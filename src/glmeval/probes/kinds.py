@@ -16,7 +16,10 @@ PROBE_TASK_KINDS = {
     "logistic": {"binary", "multilabel"},
     "splice_cnn": {"multitask_regression"},
 }
-#: The strands whose own pooled states a `strands: both` model also has (`mean_forward`, ...).
+#: What extraction and zero-shot scoring embed: the forward strand, or both (averaged).
+STRANDS = ("forward", "both")
+#: The strands whose own pooled states (and zero-shot scores) a `both` run also keeps
+#: (`mean_forward`, `cosine_reverse`, ...).
 STRAND_VIEWS = ("forward", "reverse")
 
 
