@@ -321,10 +321,96 @@ def test_download_plain_url_without_checksum_keeps_the_file(server, tmp_path):
     assert not record["checksum_verified"] and not record["unpacked"]
 
 
-def test_missing_file_in_the_record_lists_what_is_there(server, tmp_path):
+def test_missing_file_in_the_record_lists_what_is_there_and_the_line_to_write(server, tmp_path):
     server.files = {"a.zip": Served(b"a"), "b.tar.gz": Served(b"b")}
-    with pytest.raises(DownloadError, match=r"no file 'c\.zip'; it has: a\.zip, b\.tar\.gz"):
+    with pytest.raises(DownloadError) as err:
         download({"zenodo": RECORD_ID, "file": "c.zip"}, tmp_path / "c", api=f"{server.base}/api")
+    assert re.search(r"downloads\.c: .* no file matching 'c\.zip'", str(err.value))
+    assert "  a.zip  (0.0 MiB)\n  b.tar.gz  (0.0 MiB)" in str(err.value)
+    assert "downloads:\n    c:\n      file: <one of the names above>" in str(err.value)
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_glob_or_a_list_of_names_picks_the_one_file_that_matches(server, tmp_path):
+    server.files = {
+        "LLM_eval_data.zip": Served(zip_bytes({"data/x.txt": b"x"})),
+        "model.zip": Served(b"m"),
+        "README.md": Served(b"r"),
+    }
+    api = f"{server.base}/api"
+    spec = {"zenodo": RECORD_ID, "file": ["data.zip", "*data*.zip"], "description": "the data"}
+    download(spec, tmp_path / "paper", api=api)
+    assert (tmp_path / "paper" / "data" / "x.txt").read_bytes() == b"x"
+    assert json.loads((tmp_path / "paper" / RECORD).read_text())["file"] == "LLM_eval_data.zip"
+    # a new description is the same download: nothing is fetched again
+    requests_before = len(server.requests)
+    download({**spec, "description": "reworded"}, tmp_path / "paper", api=api)
+    assert len(server.requests) == requests_before
+    with pytest.raises(
+        DownloadError,
+        match=r"'\*\.zip' matches 2 files .*LLM_eval_data\.zip, "
+        r"model\.zip.*\n  downloads:\n    two:\n      file: LLM_eval_data\.zip",
+    ):
+        download({"zenodo": RECORD_ID, "file": "*.zip"}, tmp_path / "two", api=api)
+
+
+def test_a_publishers_checksum_list_verifies_a_url_download(server, tmp_path):
+    data = gzip.compress(b">chr1\nACGT\n")
+    digest = hashlib.md5(data).hexdigest()
+    server.files = {
+        "hg19.fa.gz": Served(data),
+        "md5sum.txt": Served(f"{'1' * 32}  hg19.2bit\n{digest}  hg19.fa.gz\n".encode()),
+        "bad.txt": Served(f"{'0' * 32}  hg19.fa.gz\n".encode()),
+    }
+    url = f"{server.base}/files/hg19.fa.gz"
+    download({"url": url, "checksum_file": f"{server.base}/files/md5sum.txt"}, tmp_path / "hg")
+    record = json.loads((tmp_path / "hg" / RECORD).read_text())
+    assert record["checksum"] == f"md5:{digest}" and record["checksum_verified"]
+    with pytest.raises(DownloadError, match=f"expected md5:{'0' * 32}, got md5:{digest}"):
+        download({"url": url, "checksum_file": f"{server.base}/files/bad.txt"}, tmp_path / "b")
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.download/*.gz"))
+    with pytest.raises(
+        DownloadError,
+        match=r"md5sum\.txt has no line for other\.fa\.gz "
+        r"\(it lists hg19\.2bit, hg19\.fa\.gz\)",
+    ):
+        download(
+            {"url": url, "file": "other.fa.gz", "checksum_file": f"{server.base}/files/md5sum.txt"},
+            tmp_path / "o",
+        )
+
+
+def test_an_unresolvable_host_fails_at_once_with_its_whole_name_and_the_fix(
+    tmp_path, monkeypatch, capsys
+):
+    import socket
+
+    host = "hgdownload.soe.ucsc.example-that-does-not-resolve.org"
+    real = socket.getaddrinfo
+
+    def getaddrinfo(name, *args, **kwargs):
+        if name == host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(DownloadError) as err:
+        download({"url": f"https://{host}/goldenPath/hg19.fa.gz"}, tmp_path / "hg19")
+    message = str(err.value)
+    assert f"cannot reach {host} (its name does not resolve" in message
+    assert "snakemake download" in message and "offline: true" in message
+    assert "retrying" not in capsys.readouterr().err  # no retries: none could help
+
+
+def test_a_host_that_refuses_fails_at_once(server, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(DownloadError, match="cannot reach 127.0.0.1 .it refuses connections"):
+        zenodo_files(RECORD_ID, api=f"http://127.0.0.1:{port}/api")
+    assert "retrying" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("by_env", [False, True])
@@ -348,5 +434,5 @@ def test_existing_output_for_another_spec_is_refused(tmp_path):
 def test_invalid_spec_or_file_name_is_refused(tmp_path):
     with pytest.raises(DownloadError, match="invalid download spec"):
         download({"zenodo": 1, "url": "http://x"}, tmp_path / "x")
-    with pytest.raises(DownloadError, match="set file: <a plain file name>"):
+    with pytest.raises(DownloadError, match=r"set downloads\.x\.file: <a plain file name>"):
         download({"url": "http://127.0.0.1:9/x", "file": "../x"}, tmp_path / "x")

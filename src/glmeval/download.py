@@ -13,6 +13,7 @@ touches the network: an `out_dir` that is not there yet is an error saying how t
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import hashlib
 import json
@@ -20,6 +21,7 @@ import lzma
 import os
 import re
 import shutil
+import socket
 import sys
 import tarfile
 import time
@@ -43,7 +45,8 @@ ZENODO_API = "https://zenodo.org/api"
 RECORD = "download.json"
 #: Set to 1/true/yes to forbid all downloads (same effect as `download(..., offline=True)`).
 OFFLINE_ENV = "GLMEVAL_OFFLINE"
-SPEC_KEYS = {"zenodo", "file", "url", "sha256", "md5", "unpack"}
+#: What a download spec may hold; `description` is the reader's, the rest says what is fetched.
+SPEC_KEYS = {"zenodo", "file", "url", "sha256", "md5", "checksum_file", "unpack", "description"}
 #: Plain HTTP is allowed only to this machine (local mirrors, tests); everything else is HTTPS.
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -74,6 +77,10 @@ class RemoteFile:
     url: str
     size: int | None = None
     checksum: str | None = None
+
+
+class Unreachable(DownloadError):
+    """The host does not resolve or refuses connections: no retry can help."""
 
 
 class _Retryable(Exception):
@@ -180,7 +187,7 @@ def unpack(archive: Path, out_dir: Path) -> None:
     temporary sibling renamed onto `out_dir` when done; members that would land outside it
     (absolute paths, `..`, links pointing out) are refused."""
     archive, out_dir = Path(archive), Path(out_dir)
-    kind = _archive_kind(archive.name)
+    kind = archive_kind(archive.name)
     if kind is None:
         raise DownloadError(
             f"cannot unpack {archive}: not a .zip, .tar(.gz|.bz2|.xz), .tgz or .gz file. "
@@ -229,16 +236,17 @@ def download(
     """Materialise `spec` into the directory `out_dir`, written atomically: the downloaded file,
     or its unpacked content, plus `download.json` (spec, url, size, checksum, whether it was
     verified against a stated one, UTC time). An existing `out_dir` made from the same spec is
-    left alone.
+    left alone. `out_dir`'s name is the download's name in messages (`downloads.<name>`).
 
-    `spec` is `{"zenodo": <record>, "file": <name in the record>}` or `{"url": <url>}`, with
-    optional `"sha256"`/`"md5"` (hex; pinned, it replaces the checksum Zenodo states), `"file"`
-    (for a URL: the local name, default the URL's last segment) and `"unpack"` (default: true
-    for archives). The `.part` file of an interrupted download stays in
+    `spec` is `{"zenodo": <record>, "file": <name, glob or list of them>}` or `{"url": <url>}`,
+    with optional `"sha256"`/`"md5"` (hex; pinned, it replaces the checksum Zenodo states) or
+    `"checksum_file"` (for a URL: the publisher's md5sum.txt-style list), `"file"` (for a URL: the
+    local name, default the URL's last segment), `"unpack"` (default: true for archives) and
+    `"description"`. The `.part` file of an interrupted download stays in
     `.{out_dir name}.download/` beside `out_dir`, so a rerun resumes it.
     """
     out_dir = Path(out_dir)
-    label = _check_spec(spec)
+    label = check_spec(spec)
     if _already_done(spec, out_dir):
         return
     if offline or os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}:
@@ -249,20 +257,21 @@ def download(
             "same config, then copy its resources/downloads/ directory into this one."
         )
     with _session() as session:
-        remote = _remote_of(spec, api, session)
+        remote = resolve_remote(spec, out_dir.name, api, session)
         if remote.name in ("", ".", "..") or "/" in remote.name or "\\" in remote.name:
             raise DownloadError(
-                f"cannot store {remote.url} under the name {remote.name!r}; set file: <a plain "
-                "file name> in its download spec."
+                f"cannot store {remote.url} under the name {remote.name!r}; set "
+                f"downloads.{out_dir.name}.file: <a plain file name> in the configuration."
             )
         staging = out_dir.with_name(f".{out_dir.name}.download")
         staged = fetch(remote, staging / remote.name, retries, backoff, session=session)
-    unpacked = spec.get("unpack", _archive_kind(remote.name) is not None)
+    unpacked = spec.get("unpack", archive_kind(remote.name) is not None)
     checksum = remote.checksum or f"sha256:{sha256_of(staged)}"
     if remote.checksum is None:
         _log(f"{remote.name}: no checksum to verify against; pin it with sha256: {checksum[7:]}")
     record = {
         "spec": spec,
+        "file": remote.name,
         "url": remote.url,
         "size": staged.stat().st_size,
         "checksum": checksum,
@@ -281,22 +290,36 @@ def download(
     shutil.rmtree(staging)
 
 
-def _check_spec(spec: dict) -> str:
+def check_spec(spec: dict) -> str:
     """Validate a download spec; return how to name it in messages."""
     unknown = set(spec) - SPEC_KEYS
+    checksums = [key for key in ("sha256", "md5", "checksum_file") if key in spec]
+    file = spec.get("file")
+    names = [file] if isinstance(file, str) else file
     if (
         unknown
         or ("zenodo" in spec) == ("url" in spec)
-        or ("zenodo" in spec and "file" not in spec)
+        or ("zenodo" in spec and not names)
+        or ("url" in spec and file is not None and not isinstance(file, str))
+        or not isinstance(names or [], list)
+        or not all(isinstance(n, str) and n for n in names or [])
+        or len(checksums) > 1
+        or ("zenodo" in spec and "checksum_file" in spec)
     ):
         raise DownloadError(
-            f"invalid download spec {spec!r}: give either zenodo: <record id> with file: <name>, "
-            f"or url: <url>; optional keys: sha256 or md5, unpack, file (for a URL)."
-            + (f" Unknown keys: {sorted(unknown)}." if unknown else "")
+            f"invalid download spec {spec!r}: give either zenodo: <record id> with file: <name, "
+            "glob or list of them>, or url: <url>; optional keys: one of sha256, md5 or "
+            "checksum_file (a URL's published md5sum.txt), unpack, file (for a URL: the local "
+            "name), description." + (f" Unknown keys: {sorted(unknown)}." if unknown else "")
         )
     if "zenodo" in spec:
-        return f"{spec['file']} (Zenodo record {spec['zenodo']})"
+        return f"{' or '.join(map(str, names))} (Zenodo record {spec['zenodo']})"
     return spec["url"]
+
+
+def _content(spec: dict) -> dict:
+    """The keys of a spec that say what is fetched (a new description is the same download)."""
+    return json.loads(json.dumps({k: v for k, v in spec.items() if k != "description"}))
 
 
 def _already_done(spec: dict, out_dir: Path) -> bool:
@@ -308,7 +331,7 @@ def _already_done(spec: dict, out_dir: Path) -> bool:
             "delete it and rerun."
         )
     got = read_json(out_dir / RECORD).get("spec")
-    if got != json.loads(json.dumps(spec)):
+    if _content(got or {}) != _content(spec):
         raise DownloadError(
             f"{out_dir} holds a download of {got!r} but the config asks for {spec!r}; "
             "delete it and rerun to download the configured one."
@@ -316,20 +339,103 @@ def _already_done(spec: dict, out_dir: Path) -> bool:
     return True
 
 
-def _remote_of(spec: dict, api: str, session: requests.Session) -> RemoteFile:
+def is_downloaded(spec: dict, out_dir: str | Path) -> bool:
+    """Whether `out_dir` already holds a complete download of `spec`."""
+    try:
+        return _already_done(spec, Path(out_dir))
+    except DownloadError:
+        return False
+
+
+def resolve_remote(
+    spec: dict, name: str, api: str = ZENODO_API, session: requests.Session | None = None
+) -> RemoteFile:
+    """The file download `name`'s `spec` fetches, with its size (Zenodo) and the checksum to
+    verify it against (pinned, published beside it, or stated by Zenodo), without fetching it."""
+    check_spec(spec)
+    session = session or _session()
     algorithm = next((a for a in ("sha256", "md5") if a in spec), None)
     pinned = _normalise_checksum(f"{algorithm}:{spec[algorithm]}") if algorithm else None
     if "url" in spec:
-        name = spec.get("file") or unquote(PurePosixPath(urlparse(spec["url"]).path).name)
-        return RemoteFile(name, spec["url"], None, pinned)
-    files = zenodo_files(spec["zenodo"], api, session)
-    if spec["file"] not in files:
-        raise DownloadError(
-            f"Zenodo record {spec['zenodo']} has no file {spec['file']!r}; it has: "
-            f"{', '.join(sorted(files))}. Fix the file name in the config."
-        )
-    remote = files[spec["file"]]
+        file = spec.get("file") or unquote(PurePosixPath(urlparse(spec["url"]).path).name)
+        if "checksum_file" in spec:
+            pinned = published_checksum(spec["checksum_file"], file, session)
+        return RemoteFile(file, spec["url"], None, pinned)
+    remote = pick_file(
+        spec["zenodo"], zenodo_files(spec["zenodo"], api, session), spec["file"], name
+    )
     return RemoteFile(remote.name, remote.url, remote.size, pinned or remote.checksum)
+
+
+def pick_file(
+    record: int | str, files: dict[str, RemoteFile], wanted: str | list[str], name: str
+) -> RemoteFile:
+    """The one file of a record that `wanted` names: a name or glob, or a list of them tried in
+    order. None matching, or a pattern matching several, stops with the record's listing and
+    the line to put in the configuration."""
+    listing = "\n".join(
+        f"  {n}  ({_mib(f.size) if f.size is not None else 'size unknown'})"
+        for n, f in sorted(files.items())
+    )
+    patterns = [wanted] if isinstance(wanted, str) else list(wanted)
+    for pattern in patterns:
+        matches = sorted(n for n in files if fnmatch.fnmatchcase(n, pattern))
+        if len(matches) == 1:
+            return files[matches[0]]
+        if matches:
+            raise DownloadError(
+                f"downloads.{name}: {pattern!r} matches {len(matches)} files of Zenodo record "
+                f"{record}: {', '.join(matches)}. Name the one you mean in the configuration, "
+                f"e.g.\n  downloads:\n    {name}:\n      file: {matches[0]}"
+            )
+    raise DownloadError(
+        f"downloads.{name}: Zenodo record {record} has no file matching "
+        f"{' or '.join(map(repr, patterns))}. It has:\n{listing}\nPut the one you mean in the "
+        f"configuration:\n  downloads:\n    {name}:\n      file: <one of the names above>"
+    )
+
+
+def published_checksum(url: str, file: str, session: requests.Session | None = None) -> str:
+    """The checksum of `file` in the publisher's checksum list at `url` (lines of `<hex>
+    <name>`, as UCSC's md5sum.txt and sha256sum output), as "<algorithm>:<hex>"."""
+    session = session or _session()
+
+    def get() -> str:
+        with _get(session, url, 60, {}) as response:
+            return response.content.decode("utf-8", "replace")
+
+    names = []
+    for line in _retrying(f"checksum list {url}", 5, 2.0, get).splitlines():
+        match = re.fullmatch(r"\s*([0-9a-fA-F]{32}|[0-9a-fA-F]{64})\s+\*?(\S.*?)\s*", line)
+        if match is None:
+            continue
+        listed = PurePosixPath(match.group(2)).name
+        if listed == file:
+            return _normalise_checksum(match.group(1))
+        names.append(listed)
+    raise DownloadError(
+        f"the checksum list {url} has no line for {file} (it lists "
+        f"{', '.join(names[:20]) or 'no checksums'}). Check checksum_file and the URL in the "
+        "configuration, or pin the file's sha256 instead."
+    )
+
+
+def url_size(url: str, session: requests.Session | None = None) -> int | None:
+    """The size a server states for `url` (a HEAD request, redirects followed), None if it
+    states none; a host that cannot be reached raises Unreachable, an HTTP error DownloadError."""
+    check_transport(url)
+    session = session or _session()
+    try:
+        response = session.head(url, timeout=30, allow_redirects=True)
+    except _TRANSIENT as err:
+        raise _unreachable(url, err) or DownloadError(f"HEAD {url}: {_describe(err)}") from err
+    if response.status_code >= 400:
+        raise DownloadError(
+            f"HEAD {url} failed: HTTP {response.status_code} {response.reason}. Check the URL "
+            "in the config."
+        )
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else None
 
 
 def _fetch_once(
@@ -394,7 +500,7 @@ def _get(
     try:
         response = session.get(url, headers=headers, stream=True, timeout=timeout)
     except _TRANSIENT as err:
-        raise _Retryable(_describe(err)) from err
+        raise _unreachable(url, err) or _Retryable(_describe(err)) from err
     status = response.status_code
     if status == 429 or status >= 500:
         response.close()
@@ -492,7 +598,7 @@ def _record_id(record: int | str) -> str:
     return match.group(1)
 
 
-def _archive_kind(name: str) -> str | None:
+def archive_kind(name: str) -> str | None:
     lower = name.lower()
     if lower.endswith(".zip"):
         return "zip"
@@ -538,7 +644,41 @@ def _session() -> requests.Session:
 
 
 def _describe(err: Exception) -> str:
-    return f"{type(err).__name__}: {str(err)[:200]}"
+    return f"{type(err).__name__}: {str(err)[:500]}"
+
+
+def _causes(err: BaseException):
+    """`err` and every exception it wraps (causes, contexts, urllib3's `reason`, exception args)."""
+    seen, todo = set(), [err]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None)]
+        todo += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+
+
+def _unreachable(url: str, err: BaseException) -> Unreachable | None:
+    """An Unreachable error for `url` where `err` says its host does not resolve or refuses
+    connections (no retry helps with either); None for other failures."""
+    causes = list(_causes(err))
+    if any(
+        isinstance(e, (socket.gaierror, urllib3.exceptions.NameResolutionError)) for e in causes
+    ):
+        what = "its name does not resolve: no network here, or no DNS for it"
+    elif any(isinstance(e, ConnectionRefusedError) for e in causes):
+        what = "it refuses connections"
+    else:
+        return None
+    host = urlparse(url).hostname
+    return Unreachable(
+        f"cannot reach {host} ({what}), so {url} cannot be fetched. If this machine has no "
+        f"network access (a compute node), run `snakemake download` where {host} is reachable "
+        "(a login node), copy its resources/downloads/ into this checkout and set offline: true "
+        "in the configuration; otherwise check the host name and the network."
+    )
 
 
 def _mib(n: int) -> str:
