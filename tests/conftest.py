@@ -272,6 +272,7 @@ def build_standins(root: Path) -> dict[str, Path]:
                 "intermediate_size": 32,
                 "max_position_embeddings": 512,
                 "alibi_starting_size": 64,
+                "attention_probs_dropout_prob": 0.0,  # as the hub's: its Triton branch
             },
             lambda out: bpe_tokenizer(64, int(1e30)).save_pretrained(out),
         ),
@@ -327,6 +328,8 @@ def build_standins(root: Path) -> dict[str, Path]:
         paths[name] = root / name
         save_standin(paths[name], module, config_class, model_class, auto, settings)
         tokenizer(paths[name])
+    # beside its model code, as on the hub: DNABERT-2's Triton kernel (failing as the real one)
+    shutil.copy(STANDINS / "flash_attn_triton.py", paths["dnabert2"])
     paths["generator"] = root / "generator"
     _generator(paths["generator"])
     return paths

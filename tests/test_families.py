@@ -4,6 +4,7 @@ exclusions, padding invariance, determinism, logits, random_init, windowing and 
 import json
 import shutil
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -290,22 +291,23 @@ def test_hub_snapshot_is_pinned_and_recorded(tmp_path, monkeypatch):
 
     calls = {}
 
-    class Info:
-        sha = "c" * 40
-
     def model_info(self, repo, revision):
         calls["info"] = (repo, revision)
-        return Info()
+        siblings = [SimpleNamespace(rfilename=f) for f in ("config.json", "tf_model.h5")]
+        return SimpleNamespace(sha="c" * 40, siblings=siblings)
 
-    def snapshot_download(repo, revision, local_dir, ignore_patterns):
-        calls["download"] = (repo, revision, "*.h5" in ignore_patterns)
+    def snapshot_download(repo, revision, local_dir, allow_patterns):
+        calls["download"] = (repo, revision, allow_patterns)
         (local_dir / "config.json").write_text("{}")
 
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     source = {"hub": "org/model", "revision": "v1.0"}
     resolve_model({"family": "masked_lm", "n_layers": 2, "source": source}, tmp_path)
-    assert calls == {"info": ("org/model", "v1.0"), "download": ("org/model", "c" * 40, True)}
+    assert calls == {
+        "info": ("org/model", "v1.0"),
+        "download": ("org/model", "c" * 40, ["config.json"]),
+    }
     record = json.loads((tmp_path / "glmeval_source.json").read_text())
     assert record == {"hub": "org/model", "revision": "v1.0", "commit": "c" * 40}
 

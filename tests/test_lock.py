@@ -11,12 +11,16 @@ import pytest
 import yaml
 
 from glmeval.config import ConfigError, model_settings, validate_config
+from glmeval.models import SOURCE_RECORD as SOURCE
 from glmeval.models import ModelError, load_embedder, resolve_model
+from glmeval.models.lock import check_snapshot, unpinned_models
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = "config/models.lock.json"
 OLD, NEW = "a" * 40, "b" * 40
-FILES = {"config.json": b"{}", "model.safetensors": b"weights-v1", "sub/tokenizer.json": b"[]"}
+FILES = {"config.json": b"{}", "model.safetensors": b"weights-v1", "tokenizer.json": b"[]"}
+#: On the hub beside them, never downloaded (glmeval.models.hub_files)
+UNREAD = {"README.md": b"# m", "jax_model/pytree_ckpt.joblib": b"jax", "tf_model.h5": b"tf"}
 FIX = f'delete the entry "org/m@main" from {LOCK}'
 
 
@@ -38,16 +42,22 @@ def hub(tmp_path, monkeypatch):
     class Info:
         def __init__(self, sha):
             self.sha = sha
+            self.siblings = [Sibling(rel) for rel in {**state[sha], **UNREAD}]
+
+    class Sibling:
+        def __init__(self, rfilename):
+            self.rfilename = rfilename
 
     def model_info(self, repo, revision):
         return Info(state[revision] if revision == "main" else revision)
 
-    def snapshot_download(repo, revision, local_dir, ignore_patterns):
+    def snapshot_download(repo, revision, local_dir, allow_patterns):
         state["downloads"].append((repo, revision))
         (local_dir / ".cache" / "huggingface").mkdir(parents=True)  # the hub's bookkeeping
-        for rel, data in state[revision].items():
-            (local_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-            (local_dir / rel).write_bytes(data)
+        for rel, data in {**state[revision], **UNREAD}.items():
+            if rel in allow_patterns:
+                (local_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                (local_dir / rel).write_bytes(data)
 
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
@@ -93,7 +103,7 @@ def test_later_resolution_downloads_the_locked_commit(hub):
 def test_changed_or_missing_file_is_a_named_error(hub):
     resolve_model(settings(), "first", "m")
     hub[OLD]["model.safetensors"] = b"weights-v2"  # same size, other bytes
-    del hub[OLD]["sub/tokenizer.json"]
+    del hub[OLD]["tokenizer.json"]
     with pytest.raises(ModelError) as err:
         resolve_model(settings(), "second", "m")
     message = str(err.value)
@@ -102,16 +112,31 @@ def test_changed_or_missing_file_is_a_named_error(hub):
     assert f"model.safetensors: locked 10 bytes, sha256 {want}, got 10 bytes, sha256 {got}" in (
         message
     )
-    assert "sub/tokenizer.json: missing; locked 2 bytes" in message
+    assert "tokenizer.json: missing; locked 2 bytes" in message
     assert f"download commit {OLD} again" in message and FIX in message
 
 
 def test_extra_file_is_an_error(hub):
     resolve_model(settings(), "first", "m")
-    hub[OLD]["extra.bin"] = b"x"
+    hub[OLD]["extra.json"] = b"x"
     with pytest.raises(ModelError, match="model 'm'") as err:
         resolve_model(settings(), "second", "m")
-    assert "  - extra.bin: not in the lock" in str(err.value) and FIX in str(err.value)
+    assert "  - extra.json: not in the lock" in str(err.value) and FIX in str(err.value)
+
+
+def test_an_entry_locked_with_files_glmeval_no_longer_reads_still_holds(hub):
+    """An entry written when every file of the repository was downloaded (a README, JAX and
+    TensorFlow weights) pins the files a snapshot holds now, and still catches a change."""
+    resolve_model(settings(), "first", "m")
+    entries = read_lock()
+    entries["org/m@main"]["files"] |= {rel: {"sha256": "0" * 64, "size": 1} for rel in UNREAD}
+    Path(LOCK).write_text(json.dumps(entries))
+    resolve_model(settings(), "second", "m")
+    assert sorted(p.name for p in Path("second").iterdir()) == sorted([*FILES, SOURCE, ".cache"])
+    check_snapshot("m", Path(LOCK), "org/m", "main", OLD, Path("second"))  # what loads check
+    hub[OLD]["config.json"] = b'{"v": 3}'
+    with pytest.raises(ModelError, match="config.json: locked 2 bytes"):
+        resolve_model(settings(), "third", "m")
 
 
 def test_concurrent_resolutions_all_land(hub, monkeypatch):
@@ -183,3 +208,24 @@ def test_builders_and_local_models_never_touch_the_lock(tmp_path, monkeypatch):
     config["models_lock"] = 1
     with pytest.raises(ConfigError, match="models_lock: 1 is not of type 'string'"):
         validate_config(config, REPO / "config" / "schema.yaml")
+
+
+def test_unpinned_hub_models_are_named(tmp_path, monkeypatch):
+    """`glmeval check` warns of every hub model at a branch or tag that the lock does not pin."""
+    monkeypatch.chdir(tmp_path)
+    models = {
+        "branch": settings(lock=None),
+        "commit": {**settings(lock=None), "source": {"hub": "org/c", "revision": OLD}},
+        "locked": {**settings(lock=None), "source": {"hub": "org/l", "revision": "v1"}},
+        "random": {"family": "random_init", "of": "branch"},
+        "onehot": {"family": "onehot"},
+    }
+    config = {"models": models, "models_lock": LOCK}
+    assert [w.split(":")[0] for w in unpinned_models(config)] == ["models.branch", "models.locked"]
+    Path("config").mkdir()
+    Path(LOCK).write_text(json.dumps({"org/l@v1": {}}))
+    (warning,) = unpinned_models(config)
+    assert warning.startswith(
+        f"models.branch: org/m@main is a branch or tag and the model lock {LOCK}"
+    )
+    assert "snakemake models" in warning

@@ -2,6 +2,8 @@
 Figs. 2-5 and Table 1, each model's own CAGI5 window, and the recipes of the paper's code. A
 later edit that drops a paper row fails here."""
 
+import copy
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -14,8 +16,10 @@ from glmeval.config import (
     probe_jobs,
     probe_settings,
     transfer_jobs,
+    validate_config,
     variant_window,
 )
+from glmeval.models.lock import unpinned_models
 
 REPO = Path(__file__).resolve().parents[1]
 GLMS = ["nt_2b5_1000g", "gpn_human", "hyenadna", "dnabert2", "dnabert2_random"]
@@ -131,15 +135,37 @@ def test_checkpoints_are_fetched_by_the_workflow(paper):
         assert source["download"] in config["downloads"], name
     for name, model in config["models"].items():
         hub = model.get("source", {}).get("hub")
-        if hub and model["family"] in ("hyenadna", "dnabert2", "nt_v2"):
-            assert len(model["source"]["revision"]) == 40, name  # remote code: a commit
+        if hub:  # every hub model at a commit, not only remote code (docs/models.md)
+            assert re.fullmatch("[0-9a-f]{40}", model["source"]["revision"]), name
+    assert unpinned_models(config) == []
+    assert config["models"]["dnabert2"]["attention"] == "pytorch"  # not its Triton kernel
+
+
+def test_table1_dnabert2_revision_is_one_key_away(paper):
+    """Table 1's zero-shot DNABERT-2 row runs dnabert2 (d064dece); the paper's notebook used
+    1d020b80, `dnabert2_zeroshot`: the same model otherwise, swapped in by its key."""
+    config, _ = paper
+    models = config["models"]
+    zeroshot, dnabert2 = models["dnabert2_zeroshot"], models["dnabert2"]
+    assert zeroshot["source"]["revision"].startswith("1d020b80")
+    assert {k: v for k, v in zeroshot.items() if k not in ("source", "description")} == {
+        k: v for k, v in dnabert2.items() if k not in ("source", "description")
+    }
+    cagi5 = copy.deepcopy(config["variants"]["cagi5"]["zeroshot"])
+    cagi5["models"] = ["dnabert2_zeroshot" if m == "dnabert2" else m for m in cagi5["models"]]
+    cagi5["windows"]["dnabert2_zeroshot"] = cagi5["windows"].pop("dnabert2")
+    swapped = copy.deepcopy(config)
+    swapped["variants"]["cagi5"]["zeroshot"] = cagi5
+    swapped = validate_config(swapped, REPO / "config" / "schema.yaml")
+    assert variant_window(swapped, "cagi5", "dnabert2_zeroshot") == 998
 
 
 def test_check_prints_the_matrix(capsys):
     from glmeval.cli import main
 
     assert main(["check", str(REPO / "config" / "config.yaml")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "warning" not in err  # every hub model pinned
     assert "probe runs per task: chip_arid3 ... eclip_u2af1 (20 tasks)" in out
     block = next(b for b in out.split("\n\n") if "lentimpra_hepg2, lentimpra_k562" in b)
     rows = {line.split()[0]: line.split()[1:] for line in block.splitlines()[1:]}

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -203,6 +204,48 @@ def test_code_that_does_not_run_is_a_named_error(standins, tmp_path):
         load(standins, "dnabert2", corrupt)
 
 
+def _kernel(embedder):
+    """The kernel global of the module that holds DNABERT-2's attention."""
+    module = sys.modules[type(embedder.model.bert.encoder.layer[0]).__module__]
+    return module.flash_attn_qkvpacked_func
+
+
+def test_dnabert2_runs_its_pytorch_attention_where_its_triton_kernel_imports(standins):
+    """DNABERT-2's code takes its Triton kernel whenever that imports (attention dropout 0), and
+    the kernel no longer compiles: the family switches it off (`attention: pytorch`, its
+    default), the numbers are those of the code's PyTorch path; `native` fails as upstream does."""
+    native = load(standins, "dnabert2", attention="native")
+    assert _kernel(native) is not None  # the stand-in kernel imported: upstream's Triton branch
+    with pytest.raises(Exception, match="trans_b") as err:
+        native.hidden_states(native.encode(SEQS[:1]))
+    assert type(err.value).__name__ == "CompilationError"
+
+    embedder = load(standins, "dnabert2")  # the family's default
+    assert _kernel(embedder) is None
+    batch = embedder.encode(SEQS)
+    states, _ = embedder.hidden_states(batch)  # never calls the kernel: it would raise
+    explicit = load(standins, "dnabert2", attention="pytorch")
+    torch.testing.assert_close(explicit.hidden_states(batch)[0], states, rtol=0, atol=0)
+    reference = own_model(standins["dnabert2"], "dnabert2")  # no package: its import fails
+    ids = torch.from_numpy(batch[0].ids)[None]
+    with torch.inference_mode():
+        layers = reference.bert.encoder(reference.bert.embeddings(ids), torch.ones_like(ids))
+    torch.testing.assert_close(states[1:, 0, : len(batch[0])], torch.stack(layers))
+
+    assert _kernel(load(standins, "dnabert2", attention="native")) is not None  # put back
+
+
+def test_a_kernel_that_cannot_be_switched_off_is_refused(standins, tmp_path):
+    path = _copy(standins["dnabert2"], tmp_path / "held")
+    code = path / "modeling_dnabert2.py"
+    code.write_text(code.read_text() + "from .flash_attn_triton import _FlashAttnQKVPackedFunc\n")
+    with pytest.raises(
+        ModelError, match="holds '_FlashAttnQKVPackedFunc' from .*flash_attn_triton"
+    ):
+        load(standins, "dnabert2", path)
+    assert load(standins, "dnabert2", path, attention="native").n_layers == 2
+
+
 def test_context_limit_is_the_models_own(standins, tiny_models, tmp_path):
     nt = load_embedder("nt", {"family": "masked_lm", "n_layers": 2}, tiny_models["tiny_nt"])
     assert nt.max_tokens == 1000  # 1002 ESM positions, counted from the padding index + 1
@@ -284,8 +327,8 @@ def test_code_from_another_repository(standins, tmp_path, monkeypatch):
     weights = [f for f in standins["ntv3"].iterdir() if f.suffix != ".py"]
     calls = []
 
-    class Info:
-        sha = "c" * 40
+    siblings = [SimpleNamespace(rfilename=f.name) for f in standins["ntv3"].iterdir()]
+    info = SimpleNamespace(sha="c" * 40, siblings=siblings)
 
     def snapshot_download(repo, revision, local_dir, **patterns):
         calls.append((repo, revision, patterns))
@@ -293,7 +336,7 @@ def test_code_from_another_repository(standins, tmp_path, monkeypatch):
         for file in weights if repo == "org/ntv3" else standins["ntv3"].glob("*.py"):
             shutil.copy(file, local_dir)
 
-    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda *a, **k: Info())
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda *a, **k: info)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     model = {"family": "nt_v3", "n_layers": 1, "source": {"hub": "org/ntv3", "revision": "a" * 40}}
     with pytest.raises(

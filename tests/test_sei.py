@@ -13,6 +13,7 @@ from glmeval.models.sei import (
     SeiEmbedder,
     load_sei,
     save_random_sei,
+    sei_weights,
 )
 
 SMALL = 8  # targets of the stand-in checkpoints: the full classifier alone is 816M parameters
@@ -54,6 +55,23 @@ def test_wrong_or_missing_checkpoint(tmp_path):
     torch.save(nn.Linear(3, 2).state_dict(), tmp_path / "sei.pth")
     with pytest.raises(ValueError, match=r"not a Sei checkpoint: missing .*unexpected .*'weight'"):
         load_sei(tmp_path)
+
+
+def test_weights_in_either_archive_layout(tmp_path):
+    """Zenodo 4906997 unpacks to model/sei.pth, the paper's model archive holds
+    model/sei_model/sei.pth: a directory holding sei.pth, or one directory above it, or the file
+    itself finds it; two candidates below a directory are an error naming both."""
+    sei, paper = tmp_path / "sei" / "model", tmp_path / "paper" / "model" / "sei_model"
+    for directory in (sei, paper):
+        directory.mkdir(parents=True)
+        (directory / "sei.pth").touch()
+    assert sei_weights(sei) == sei_weights(sei.parent) == sei / "sei.pth"
+    assert sei_weights(paper) == sei_weights(paper.parent) == paper / "sei.pth"
+    assert sei_weights(paper / "sei.pth") == paper / "sei.pth"
+    (paper.parent / "copy").mkdir()
+    (paper.parent / "copy" / "sei.pth").touch()
+    with pytest.raises(FileNotFoundError, match=r"several: .*copy/sei\.pth.*sei_model/sei\.pth"):
+        sei_weights(paper.parent)
 
 
 def test_random_init_seed(embedder):

@@ -78,20 +78,40 @@ def print_matrix(config: dict) -> None:
 
 
 def check(config_path: str, schema_path: str | None) -> int:
-    """Validate a configuration and print what it asks for; 1 if it is invalid."""
+    """Validate a configuration and print what it asks for, warning of hub models that no commit
+    or lock entry pins; 1 if it is invalid."""
+    from glmeval.models.lock import unpinned_models
+
     schema = Path(schema_path) if schema_path else Path(config_path).parent / "schema.yaml"
     try:
         config = load_config(config_path, schema)
     except ConfigError as error:
-        print(f"{config_path}: {error}", file=sys.stderr)
+        print(error, file=sys.stderr)  # it names the file
         return 1
     jobs = probe_jobs(config)
     print(f"{config_path}: valid")
+    for warning in unpinned_models(config):
+        print(f"{config_path}: warning: {warning}", file=sys.stderr)
     print(
         f"  tasks: {len(config['tasks'])}, models: {len(config['models'])}, probe jobs: {len(jobs)}"
     )
     print_matrix(config)
     return 0
+
+
+def preflight(config_path: str, schema_path: str | None, gpu_memory_gb: float | None) -> int:
+    """Check everything the configuration needs from outside before any job; 1 on a problem."""
+    from glmeval.preflight import preflight as check_run
+
+    schema = Path(schema_path) if schema_path else Path(config_path).parent / "schema.yaml"
+    try:
+        config = load_config(config_path, schema)
+    except ConfigError as error:
+        print(error, file=sys.stderr)  # it names the file
+        return 1
+    result = check_run(config, gpu_memory_gb=gpu_memory_gb)
+    print(result.report())
+    return 1 if result.problems else 0
 
 
 def zenodo(record: str) -> int:
@@ -114,11 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     check_parser = commands.add_parser("check", help="validate a configuration, summarise its jobs")
     check_parser.add_argument("config")
     check_parser.add_argument("--schema", help="default: schema.yaml beside the configuration")
+    preflight_parser = commands.add_parser(
+        "preflight", help="check downloads, hub models, disk, packages before any job"
+    )
+    preflight_parser.add_argument("config")
+    preflight_parser.add_argument("--schema", help="default: schema.yaml beside the configuration")
+    preflight_parser.add_argument(
+        "--gpu-memory-gb", type=float, help="the GPUs' memory: flag models whose weights fill it"
+    )
     zenodo_parser = commands.add_parser("zenodo", help="list a Zenodo record's files")
     zenodo_parser.add_argument("record")
     args = parser.parse_args(argv)
     if args.command == "zenodo":
         return zenodo(args.record)
+    if args.command == "preflight":
+        return preflight(args.config, args.schema, args.gpu_memory_gb)
     return check(args.config, args.schema)
 
 

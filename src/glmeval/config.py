@@ -463,6 +463,14 @@ def downloads_used(value) -> set[str]:
     return set()
 
 
+def downloads_needed(config: dict) -> list[str]:
+    """The configured downloads the tasks, variants, models and attribution read."""
+    entries = [*config["tasks"].values(), *config.get("variants", {}).values()]
+    entries += [m.get("source", {}) for m in config["models"].values()]
+    entries.append(config.get("attribution", {}))
+    return sorted(set().union(*map(downloads_used, entries)))
+
+
 #: Source keys that name input files (directly, or one per split).
 FILE_KEYS = ("table", "fasta", "labels", "h5", "genome", "cagi5", "vcf", "files", "splicing")
 

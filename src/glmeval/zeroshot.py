@@ -19,8 +19,11 @@ Likelihood ratios (`llr`), picked from the model family:
 - masked LMs: the masked marginal. The ref token covering the variant base is masked, and
   llr = log p(alt token) − log p(ref token) at that position, from at most one forward pass per
   variant (variants sharing a reference and a masked token share it);
-  the alt token is the ref token's string with the variant base replaced. If that string is not
-  in the vocabulary the score is NaN and the note says why.
+  the alt token is the ref token's string with the variant base replaced. The ref token is
+  found from the token spans, not from the variant's index (an N before the variant is a token of
+  its own in NT's 6-mers and shifts every later token). If that string is not in the vocabulary,
+  or the ref token does not spell its bases (an unknown token), the score is NaN and the note
+  says why.
 - causal LMs: log-likelihood of the alt sequence minus that of the ref sequence (the sum of the
   next-token log-probabilities of every token after the first).
 For a windowed model (`long_sequences: window`) the likelihood is that of the window holding the
@@ -235,10 +238,19 @@ def masked_llr(
     for row, (seq, enc, i, alt) in enumerate(
         zip(refs, _encode(embedder, refs), index, alt_alleles)
     ):
+        # the token holding base i, from the token spans: never i // k (an N before the
+        # variant is a token of its own in NT's 6-mers and shifts every later token)
         spans = enc.spans()
         pos = int(np.flatnonzero((spans[:, 0] <= i) & (i < spans[:, 1]))[0])
         token = tokenizer.convert_ids_to_tokens(int(enc.ids[pos]))
-        offset = i - spans[pos, 0]
+        start, end = spans[pos]
+        if token.upper() != seq[start:end].upper():
+            notes[row] = (
+                f"the variant's token {token!r} does not spell its bases {seq[start:end]!r} "
+                "(an unknown token), so there is no alt token to score"
+            )
+            continue
+        offset = i - start
         base = alt if token[offset].isupper() else alt.lower()
         alt_token = token[:offset] + base + token[offset + 1 :]
         if alt_token not in vocab:

@@ -9,7 +9,11 @@ bert_layers.py, written anew), including what breaks it under transformers 5:
   a CPU tensor and raises;
 - a non-persistent `token_type_ids` buffer (transformers 5 leaves it uninitialised);
 - its encoder works on unpadded (tokens, D) states and returns a list of them per layer; the
-  forward returns a tuple and ignores `output_hidden_states`.
+  forward returns a tuple and ignores `output_hidden_states`;
+- its attention takes the Triton kernel of a sibling `flash_attn_triton.py`, imported inside a
+  try (None where it fails: upstream, where triton is missing), whenever that import worked and
+  attention dropout is 0, as in the hub config; only otherwise its PyTorch attention. The
+  stand-in kernel (flash_attn_triton.py) fails as the real one does under today's triton.
 """
 
 import math
@@ -19,6 +23,11 @@ from einops import rearrange
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import MaskedLMOutput
+
+try:
+    from .flash_attn_triton import flash_attn_qkvpacked_func
+except ImportError:
+    flash_attn_qkvpacked_func = None
 
 
 class StandinBertConfig(PretrainedConfig):
@@ -55,6 +64,7 @@ class UnpaddedLayer(nn.Module):
         super().__init__()
         d, inner = config.hidden_size, config.intermediate_size
         self.heads = config.num_attention_heads
+        self.p_dropout = config.attention_probs_dropout_prob
         self.Wqkv, self.dense = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.gated_layers, self.wo = nn.Linear(d, 2 * inner, bias=False), nn.Linear(inner, d)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -63,9 +73,14 @@ class UnpaddedLayer(nn.Module):
         batch, length = keep.shape
         qkv = x.new_zeros(batch, length, x.shape[-1] * 3)
         qkv[keep] = self.Wqkv(x)
-        q, k, v = rearrange(qkv, "b s (t h d) -> t b h s d", t=3, h=self.heads)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + bias
-        attended = rearrange(scores.softmax(-1) @ v, "b h s d -> b s (h d)")[keep]
+        if self.p_dropout or flash_attn_qkvpacked_func is None:  # PyTorch attention
+            q, k, v = rearrange(qkv, "b s (t h d) -> t b h s d", t=3, h=self.heads)
+            scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + bias
+            attended = rearrange(scores.softmax(-1) @ v, "b h s d -> b s (h d)")[keep]
+        else:  # the Triton kernel, in half precision
+            packed = rearrange(qkv, "b s (t h d) -> b s t h d", t=3, h=self.heads)
+            attended = flash_attn_qkvpacked_func(packed.half(), bias.half())
+            attended = rearrange(attended.to(x.dtype), "b s h d -> b s (h d)")[keep]
         x = self.norm1(x + self.dense(attended))
         gated, linear = self.gated_layers(x).chunk(2, dim=-1)
         return self.norm2(x + self.wo(nn.functional.gelu(gated) * linear))

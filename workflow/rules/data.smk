@@ -1,16 +1,4 @@
-DOWNLOADS_USED = sorted(
-    {
-        d
-        for section in ("tasks", "variants")
-        for entry in config[section].values()
-        for d in glm_config.downloads_used(entry)
-    }
-    | {
-        d
-        for m in config["models"].values()
-        for d in glm_config.downloads_used(m.get("source", {}))
-    }
-)
+DOWNLOADS_USED = glm_config.downloads_needed(config)
 
 
 rule data:
@@ -30,12 +18,23 @@ rule download:
     localrule: True
 
 
+rule preflight:
+    """Check from a login node, before any job, everything the run needs from outside: the
+    downloads, the hub models, disk, packages, the SLURM profile (glmeval.preflight)."""
+    log:
+        "logs/preflight.log",
+    localrule: True
+    conda:
+        "../../envs/glmeval.yaml"
+    script:
+        "../scripts/preflight.py"
+
+
 rule fetch_download:
     output:
         directory("resources/downloads/{download}"),
     log:
         "logs/fetch_download/{download}.log",
-    retries: 2
     localrule: True
     conda:
         "../../envs/glmeval.yaml"

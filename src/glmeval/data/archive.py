@@ -15,10 +15,18 @@ decoding rules (paper_spec.md §1, `onehot_to_seq`):
 - Ids are `{split}-{row}` (`fold{k}-{row}` for lentiMPRA), `row` being the 0-based row within
   the archive key, so an id points back to the archive row it came from.
 - Each reader's `source` is `{"h5": path}` (plus `task_names` for the multitask eCLIP file).
+
+Two layouts. For lentiMPRA, splicing (`glmeval.data.splicing`) and CAGI5 (`glmeval.data.cagi5`)
+the archive may hold the raw files the paper's preprocessing reads or only the derived files
+its analysis reads (`{cell}_data.h5`, `delta_logit.h5`, `CAGI/{L}/`). The configured source
+names the raw file; `find_layout` takes it when present, else the derived file at the paper's
+place beside it, and task.json's provenance says which (`form`: raw or derived) and the files
+read. ChIP, eCLIP and INSERT-seq have one layout.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -74,7 +82,7 @@ def decode_one_hot(x: np.ndarray, where: str, first_row: int = 0) -> list[str]:
     return _BASES[codes].view(f"S{x.shape[1]}").ravel().astype(str).tolist()
 
 
-def _read_sequences(f: h5py.File, key: str, where: str) -> tuple[list[str], str]:
+def read_sequences(f: h5py.File, key: str, where: str) -> tuple[list[str], str]:
     """Decode archive key `key` in blocks; return the sequences and the layout found."""
     ds = f[key]
     if ds.ndim != 3 or ds.shape[1] == ds.shape[2] or min(ds.shape[1:]) < 4:
@@ -105,7 +113,7 @@ def _read_targets(f: h5py.File, key: str, where: str, n: int, width: int | None 
     return y
 
 
-def _require(f: h5py.File, keys: list[str], where: str) -> None:
+def require_keys(f: h5py.File, keys: list[str], where: str) -> None:
     missing = [k for k in keys if k not in f]
     if missing:
         raise ValueError(f"{where}: missing key(s) {missing}; the file has {sorted(f.keys())}.")
@@ -134,25 +142,72 @@ def _provenance(path: Path, layout: dict[str, str], **extra) -> dict:
     return {"h5": str(path), "sha256": sha256_of(path), "layout": layout, **extra}
 
 
-def prepare_lentimpra(name: str, source: dict, out_dir, **checks) -> dict:
-    """lentiMPRA `lentiMPRA_{HepG2,K562}.h5` (§4.1–4.2): one-hot `{k}_x` (N, 230, 4) and activity
-    `{k}_y` (N,) (an (N, 1) column is accepted) for folds k = 1..10; folds 1–8 train, 9 valid,
-    10 test, in fold order. Target `activity`; ids `fold{k}-{row}`."""
-    path = Path(source["h5"])
-    where = f"task {name!r}: {path}"
+def find_layout(where: str, layouts: list[tuple[str, list[Path]]]) -> tuple[str, list[Path]]:
+    """The first `(form, files)` of `layouts` whose files all exist; else an error naming every
+    file looked for and what the nearest existing directory above the first one holds."""
+    for form, files in layouts:
+        if all(Path(f).exists() for f in files):
+            return form, files
+    root = Path(layouts[0][1][0]).parent
+    while not root.is_dir() and root != root.parent:
+        root = root.parent
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())
+    looked = "; ".join(f"{form}: {', '.join(map(str, files))}" for form, files in layouts)
+    raise FileNotFoundError(
+        f"{where}: the archive holds neither layout. Looked for {looked}. {root} holds "
+        f"{held[:30]}{' ...' if len(held) > 30 else ''}. Check the source's path and that the "
+        "download unpacked completely."
+    )
+
+
+def _lentimpra_folds(f: h5py.File, where: str) -> tuple[dict[str, pd.DataFrame], dict]:
+    require_keys(f, [f"{k}_{xy}" for k in range(1, 11) for xy in "xy"], where)
     splits, layout = {}, {}
+    for split, folds in LENTIMPRA_FOLDS.items():
+        parts = []
+        for k in folds:
+            seqs, layout[f"{k}_x"] = read_sequences(f, f"{k}_x", f"{where} [{k}_x]")
+            y = _read_targets(f, f"{k}_y", f"{where} [{k}_y]", len(seqs))
+            parts.append(_frame(f"fold{k}", seqs, {"activity": y[:, 0]}))
+        splits[split] = pd.concat(parts, ignore_index=True)
+    return splits, layout
+
+
+def _lentimpra_splits(f: h5py.File, where: str) -> tuple[dict[str, pd.DataFrame], dict]:
+    require_keys(f, [f"{xy}_{split}" for split in SPLITS for xy in ("onehot", "y")], where)
+    splits, layout = {}, {}
+    for split in SPLITS:
+        key = f"onehot_{split}"
+        seqs, layout[key] = read_sequences(f, key, f"{where} [{key}]")
+        y = _read_targets(f, f"y_{split}", f"{where} [y_{split}]", len(seqs))
+        splits[split] = _frame(split, seqs, {"activity": y[:, 0]})
+    return splits, layout
+
+
+def prepare_lentimpra(name: str, source: dict, out_dir, **checks) -> dict:
+    """lentiMPRA (§4.1–4.2) from either layout; target `activity`.
+
+    Raw `lentiMPRA_{cell}.h5`: one-hot `{k}_x` (N, 230, 4) and activity `{k}_y` (N,) (an (N, 1)
+    column is accepted) for folds k = 1..10; folds 1–8 train, 9 valid, 10 test, in fold order;
+    ids `fold{k}-{row}`. Derived `{cell}_data.h5` (`lenti_MPRA_preprocess.py`: those folds
+    concatenated in that order): `onehot_{split}` (N, 230, 4) and `y_{split}` (N, 1); its
+    `seq_{split}` is not read (the one-hot is decoded by the module's rules, as for the raw
+    file); ids `{split}-{row}`, the folds being gone. The file read is `source["h5"]` when it
+    exists (either layout, told by its keys), else the derived file beside it."""
+    raw = Path(source["h5"])
+    cell = re.fullmatch(r"lentiMPRA_(.+)\.h5", raw.name)
+    layouts = [("raw", [raw])]
+    if cell:
+        layouts.append(("derived", [raw.with_name(f"{cell[1]}_data.h5")]))
+    _, (path,) = find_layout(f"task {name!r}", layouts)
+    where = f"task {name!r}: {path}"
     with open_h5(path, where) as f:
-        _require(f, [f"{k}_{xy}" for k in range(1, 11) for xy in "xy"], where)
-        for split, folds in LENTIMPRA_FOLDS.items():
-            parts = []
-            for k in folds:
-                seqs, layout[f"{k}_x"] = _read_sequences(f, f"{k}_x", f"{where} [{k}_x]")
-                y = _read_targets(f, f"{k}_y", f"{where} [{k}_y]", len(seqs))
-                parts.append(_frame(f"fold{k}", seqs, {"activity": y[:, 0]}))
-            splits[split] = pd.concat(parts, ignore_index=True)
-            _check_values(splits[split], ["activity"], f"{where}, split {split!r}", binary=False)
-    fold_lists = {split: list(folds) for split, folds in LENTIMPRA_FOLDS.items()}
-    provenance = _provenance(path, layout, folds=fold_lists)
+        form = "derived" if "onehot_train" in f and "1_x" not in f else "raw"
+        splits, layout = (_lentimpra_folds if form == "raw" else _lentimpra_splits)(f, where)
+    for split, part in splits.items():
+        _check_values(part, ["activity"], f"{where}, split {split!r}", binary=False)
+    folds = {"folds": {s: list(k) for s, k in LENTIMPRA_FOLDS.items()}} if form == "raw" else {}
+    provenance = _provenance(path, layout, form=form, **folds)
     return write_task(name, "regression", ["activity"], splits, provenance, out_dir, **checks)
 
 
@@ -170,11 +225,11 @@ def prepare_binary_h5(name: str, source: dict, out_dir, **checks) -> dict:
         lower = [f"{xy}_{split}" for split in SPLITS for xy in "xy"]
         upper = [k.capitalize() for k in lower]
         keys = max(lower, upper, key=lambda ks: sum(k in f for k in ks))
-        _require(f, keys, where)
+        require_keys(f, keys, where)
         x_key, y_key = keys[0][0], keys[1][0]
         for split in SPLITS:
             xs, ys = f"{x_key}_{split}", f"{y_key}_{split}"
-            seqs, layout[xs] = _read_sequences(f, xs, f"{where} [{xs}]")
+            seqs, layout[xs] = read_sequences(f, xs, f"{where} [{xs}]")
             y = _read_targets(f, ys, f"{where} [{ys}]", len(seqs))
             splits[split] = _frame(split, seqs, {"label": y[:, 0]})
             _check_values(splits[split], ["label"], f"{where} [{ys}]", binary=True)
@@ -211,9 +266,9 @@ def prepare_eclip_multitask(name: str, source: dict, out_dir, **checks) -> dict:
     where = f"task {name!r}: {path}"
     frames, layout, targets = {}, {}, None
     with open_h5(path, where) as f:
-        _require(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
+        require_keys(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
         for split in SPLITS:
-            seqs, layout[f"X_{split}"] = _read_sequences(f, f"X_{split}", f"{where} [X_{split}]")
+            seqs, layout[f"X_{split}"] = read_sequences(f, f"X_{split}", f"{where} [X_{split}]")
             width = None if targets is None else len(targets)
             y = _read_targets(f, f"Y_{split}", f"{where} [Y_{split}]", len(seqs), width)
             if targets is None:
@@ -233,9 +288,9 @@ def prepare_insert_seq(name: str, source: dict, out_dir, **checks) -> dict:
     where = f"task {name!r}: {path}"
     splits, layout = {}, {}
     with open_h5(path, where) as f:
-        _require(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
+        require_keys(f, [f"{xy}_{split}" for split in SPLITS for xy in "XY"], where)
         for split in SPLITS:
-            seqs, layout[f"X_{split}"] = _read_sequences(f, f"X_{split}", f"{where} [X_{split}]")
+            seqs, layout[f"X_{split}"] = read_sequences(f, f"X_{split}", f"{where} [X_{split}]")
             y = _read_targets(f, f"Y_{split}", f"{where} [Y_{split}]", len(seqs), width=None)[:, 0]
             if (y <= -1).any():
                 row = int(np.argmax(y <= -1))

@@ -9,6 +9,10 @@ Windows come from the element sequences (whole, or `length` bases around the var
 hg19 FASTA, by the shared code of `glmeval.data.variants`: a variant whose window runs off the
 element or chromosome, whose Ref does not match, or whose chromosome is not in the FASTA is
 excluded and reported (`exclusions.tsv`, task.json `excluded`), never silently dropped.
+
+An archive without the TSVs may hold the paper's derived windows instead (`CAGI_seq.ipynb`):
+`CAGI/{L}/CAGI_onehot.h5` and `final_cagi_metadata.csv` beside `CAGI/raw`, read for genome
+context at length L (`read_cagi5_derived`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from glmeval.data.archive import find_layout, open_h5, read_sequences, require_keys
 from glmeval.data.variants import (
     RowSequences,
     check_length,
@@ -32,6 +37,10 @@ HEADER = ["Chrom", "Pos", "Ref", "Alt", "Value", "Confidence"]
 COLUMNS = ["element", "set", "chrom", "pos", "ref", "alt", "effect", "confidence"]
 CONTEXTS = ("element", "genome")
 _FILE = re.compile(r"^(challenge|release)_(.+)\.tsv$")
+DERIVED_FILES = ("CAGI_onehot.h5", "final_cagi_metadata.csv")
+#: final_cagi_metadata.csv's columns: the combined BED of CAGI_seq.ipynb, window-expanded.
+METADATA = {"0": "chrom", "1": "start", "2": "end", "3": "ref", "4": "alt", "5": "strand",
+            "6": "effect", "7": "confidence", "8": "element", "9": "set"}  # fmt: skip
 
 
 def _read_tsv(path: Path, element: str, subset: str) -> pd.DataFrame:
@@ -87,6 +96,60 @@ def read_cagi5(directory: str | Path) -> pd.DataFrame:
         _read_tsv(path, element, subset) for element, subset, path in _tsv_files(Path(directory))
     ]
     return pd.concat(parts, ignore_index=True)[COLUMNS]
+
+
+def read_cagi5_derived(directory: str | Path, length: int) -> tuple[pd.DataFrame, dict]:
+    """Variants with their windows from the paper's `CAGI/{length}/` and what was read.
+
+    `final_cagi_metadata.csv` (index = row of the window BED) has columns '0'..'9' = chrom,
+    start, end, ref, alt, strand, value, confidence, element, set, where [start, end) is the
+    window [pos - L/2, pos + L/2), so pos = start + L/2; `CAGI_onehot.h5` has `ref` and `alt`
+    one-hot (N, L, 4), row k being metadata row k, the variant at L/2 - 1 (N stored as 0.25).
+    Rows come sorted by element, then set, as `read_cagi5` gives them. The paper dropped its
+    reference mismatches upstream: counted from the index's gaps as `rows_dropped_upstream`."""
+    directory = Path(directory)
+    h5_path, csv_path = (directory / name for name in DERIVED_FILES)
+    text = {c: str for c in ("0", "3", "4", "5", "8", "9")}
+    meta = pd.read_csv(csv_path, index_col=0, dtype=text, keep_default_na=False)
+    missing = [c for c in METADATA if c not in meta.columns]
+    if missing:
+        raise ValueError(f"{csv_path}: missing column(s) {missing}; it has {list(meta.columns)}.")
+    meta = meta.rename(columns=METADATA)
+    widths = sorted(set(meta["end"] - meta["start"]))
+    if widths != [length]:
+        raise ValueError(f"{csv_path}: windows of {widths[:5]} bases, expected {length}.")
+    where = str(h5_path)
+    with open_h5(h5_path, where) as f:
+        require_keys(f, ["ref", "alt"], where)
+        (ref, layout), (alt, _) = (read_sequences(f, k, f"{where} [{k}]") for k in ("ref", "alt"))
+    if not len(ref) == len(alt) == len(meta):
+        raise ValueError(
+            f"{where}: {len(ref)} ref and {len(alt)} alt rows for {len(meta)} in {csv_path.name}."
+        )
+    i = length // 2 - 1
+    for row, (r, a, seq_r, seq_a) in enumerate(zip(meta["ref"], meta["alt"], ref, alt)):
+        if seq_r[i] != r or seq_a != seq_r[:i] + a + seq_r[i + 1 :]:
+            raise ValueError(
+                f"{where}, row {row}: expected ref {r} at index {i} and alt = ref with {a} there "
+                f"({csv_path.name} row {row}); found {seq_r[i]} and {seq_a[i]}."
+            )
+    variants = pd.DataFrame(
+        {
+            "element": meta["element"].to_numpy(),
+            "set": meta["set"].to_numpy(),
+            "chrom": ("chr" + meta["chrom"].str.removeprefix("chr")).to_numpy(),
+            "pos": (meta["start"] + length // 2).to_numpy(),
+            "ref": meta["ref"].to_numpy(),
+            "alt": meta["alt"].to_numpy(),
+            "effect": meta["effect"].astype(float).to_numpy(),
+            "confidence": meta["confidence"].astype(float).to_numpy(),
+            "variant_index": i,
+            "ref_sequence": ref,
+            "alt_sequence": alt,
+        }
+    )
+    info = {"layout": layout, "rows_dropped_upstream": int(meta.index.max() + 1 - len(meta))}
+    return variants.sort_values(["element", "set"], kind="stable", ignore_index=True), info
 
 
 def _element_table(elements_csv: str | Path, names) -> dict[str, tuple[str, int]]:
@@ -152,6 +215,20 @@ def genome_context(
     return make_windows(variants, fasta_path, length, keys=_keys(variants))
 
 
+def _find_cagi5(name: str, source: dict, context: str) -> tuple[str, list[Path]]:
+    """The layout to read: the raw TSV directory `source["cagi5"]` (with the genome for genome
+    context) or, for genome context, the derived `{length}/` directory beside it."""
+    directory, length = Path(source["cagi5"]), source.get("length")
+    if context == "element":
+        return find_layout(f"task {name!r}", [("raw", [directory])])
+    if length is None:
+        raise ValueError(f"task {name!r}: context genome needs 'length'.")
+    check_length(length, f"task {name!r}")
+    genome = [Path(source["genome"])] if "genome" in source else []
+    derived = [directory.parent / str(length) / file for file in DERIVED_FILES]
+    return find_layout(f"task {name!r}", [("raw", [directory, *genome]), ("derived", derived)])
+
+
 def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
     """Write `out_dir/variants.parquet`, `out_dir/exclusions.tsv` (the variants that cannot be
     scored, with `reason` and `detail`; see `glmeval.data.variants`) and then
@@ -162,7 +239,10 @@ def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
     default, or `genome`), `length` (even; required for `genome`, optional for `element`: a
     window cut from the element instead of the whole element), for `genome` also `genome`
     (hg19 FASTA), and optionally `elements` (a subset of element names, e.g. [LDLR, SORT1, F9,
-    PKLR]).
+    PKLR]). For genome context, when the TSV directory or the genome is absent, the derived
+    `CAGI/{length}/` beside the directory is read (`read_cagi5_derived`): the same variants,
+    ids and windows; the paper's preprocessing excluded its mismatches before, so none are
+    listed. task.json's provenance says which form was read (`form`) and the files' hashes.
     """
     directory = Path(source["cagi5"])
     context = source.get("context", "element")
@@ -170,13 +250,17 @@ def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
         raise ValueError(
             f"task {name!r}: source.context must be one of {CONTEXTS}, got {context!r}."
         )
-    variants = read_cagi5(directory)
+    form, files = _find_cagi5(name, source, context)
+    if form == "raw":
+        variants = read_cagi5(directory)
+    else:
+        variants, derived = read_cagi5_derived(files[0].parent, source["length"])
     available = sorted(variants["element"].unique())
     elements = list(source.get("elements") or available)
     unknown = sorted(set(elements) - set(available))
     if unknown:
         raise ValueError(
-            f"task {name!r}: unknown CAGI5 element(s) {unknown}; {directory} has {available}."
+            f"task {name!r}: unknown CAGI5 element(s) {unknown}; {files[0]} has {available}."
         )
     variants = variants[variants["element"].isin(elements)].reset_index(drop=True)
     variants.insert(
@@ -200,24 +284,29 @@ def prepare_cagi5(name: str, source: dict, out_dir: str | Path) -> dict:
             f"task {name!r}: duplicate variant id "
             f"{variants['id'][variants['id'].duplicated()].iloc[0]!r}."
         )
-    files = {p.name: sha256_of(p) for e, _, p in _tsv_files(directory) if e in elements}
-    files["elements.csv"] = sha256_of(directory / "elements.csv")
     provenance = {
         "source": "CAGI5 regulation saturation mutagenesis (Kircher et al. 2019)",
-        "cagi5": str(directory),
-        "sha256": files,
+        "form": form,
     }
     length = source.get("length")
-    if context == "element":
-        table, excluded = element_context(variants, directory / "elements.csv", length)
+    if form == "derived":
+        table, excluded = variants, pd.DataFrame(columns=[*_keys(variants), "reason", "detail"])
+        sha = {file.name: sha256_of(file) for file in files}
+        provenance |= {"cagi5": str(files[0].parent), "sha256": sha, **derived}
     else:
-        if length is None or "genome" not in source:
+        sha = {p.name: sha256_of(p) for e, _, p in _tsv_files(directory) if e in elements}
+        sha["elements.csv"] = sha256_of(directory / "elements.csv")
+        provenance |= {"cagi5": str(directory), "sha256": sha}
+        if context == "element":
+            table, excluded = element_context(variants, directory / "elements.csv", length)
+        elif "genome" not in source:
             raise ValueError(f"task {name!r}: context genome needs 'genome' and 'length'.")
-        table, excluded = genome_context(variants, source["genome"], length)
-        provenance |= {
-            "genome": str(source["genome"]),
-            "genome_sha256": sha256_of(source["genome"]),
-        }
+        else:
+            table, excluded = genome_context(variants, source["genome"], length)
+            provenance |= {
+                "genome": str(source["genome"]),
+                "genome_sha256": sha256_of(source["genome"]),
+            }
     out_dir = Path(out_dir)
     write_exclusions(excluded, out_dir / "exclusions.tsv")
     report_exclusions(f"task {name!r}", excluded, len(table), out_dir / "exclusions.tsv")

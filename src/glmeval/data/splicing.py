@@ -4,6 +4,7 @@ Rebuilds what `mt_preprocess.Ascot(length=400, flanking=300, pad_trim_same_l=Fal
 seq_align='both', mean_inpute=False, use_logit=True)` and `mtsplice_data.ipynb` wrote to
 `delta_logit.h5`: per exon a `left` and a `right` 400-nt sequence and 56 per-tissue Δlogit PSI
 targets, plus `mean_logit` (the offset the masked-KL loss adds back: PSI = σ(Δ + mean_logit)).
+An archive holding only that `delta_logit.h5` is read instead (`prepare_splicing`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pyfaidx import Fasta
 
+from glmeval.data.archive import find_layout, open_h5, read_sequences, require_keys
 from glmeval.data.sequence import reverse_complement
 from glmeval.data.tasks import SPLITS, write_task
 from glmeval.io import sha256_of
@@ -146,13 +148,61 @@ def _read_split(path: Path, fasta: Fasta, genome: Path, invalid: str) -> tuple[p
     return part, scale
 
 
+def _raw_splits(paths: dict, genome: Path, invalid: str) -> tuple[dict, dict]:
+    splits, scales = {}, {}
+    with Fasta(str(genome), as_raw=True, sequence_always_upper=True) as fasta:
+        for split, path in paths.items():
+            splits[split], scales[split] = _read_split(path, fasta, genome, invalid)
+    provenance = {
+        "form": "raw",
+        "inputs": {str(p): sha256_of(p) for p in [*paths.values(), genome]},
+        "windows": {"flank": FLANK, "length": HALF, "coordinates": "1-based inclusive"},
+        "psi_scale": scales,
+        "logit_clip": CLIP,
+    }
+    return splits, provenance
+
+
+def _derived_splits(path: Path, where: str) -> tuple[dict, dict]:
+    """`delta_logit.h5`: `x_{split}` one-hot (N, 800, 4) = left ‖ right, `y_{split}` (N, 56, 2)
+    = [Δlogit, mean logit repeated over the tissues]; ids `{split}-{row}` (row of the file)."""
+    splits, layout = {}, {}
+    with open_h5(path, where) as f:
+        require_keys(f, [f"{xy}_{split}" for split in SPLITS for xy in "xy"], where)
+        for split in SPLITS:
+            seqs, layout[f"x_{split}"] = read_sequences(f, f"x_{split}", f"{where} [x_{split}]")
+            y = np.asarray(f[f"y_{split}"][()], dtype=np.float64)
+            x_shape = f[f"x_{split}"].shape
+            if max(x_shape[1:]) != 2 * HALF or y.shape != (len(seqs), len(SPLICING_TISSUES), 2):
+                raise ValueError(
+                    f"{where}: expected x_{split} of {2 * HALF} nt (left ‖ right) and y_{split} "
+                    f"of shape ({len(seqs)}, {len(SPLICING_TISSUES)}, 2); got {x_shape} and "
+                    f"{y.shape}."
+                )
+            mean = y[:, 0, 1]
+            if not np.array_equal(
+                y[..., 1], np.repeat(mean[:, None], y.shape[1], 1), equal_nan=True
+            ):
+                raise ValueError(f"{where} [y_{split}]: [..., 1] (mean logit) varies by tissue.")
+            part = pd.DataFrame({"id": [f"{split}-{row}" for row in range(len(seqs))]})
+            part["left"] = [s[:HALF] for s in seqs]
+            part["right"] = [s[HALF:] for s in seqs]
+            part["mean_logit"] = mean
+            part[list(SPLICING_TISSUES)] = y[..., 0]
+            splits[split] = part
+    return splits, {"form": "derived", "inputs": {str(path): sha256_of(path)}, "layout": layout}
+
+
 def prepare_splicing(
     name: str, source: dict, out_dir: str | Path, invalid: str = "error", **checks
 ) -> dict:
     """Write the splicing task to `out_dir` (`{split}.parquet` + `task.json`); return task.json.
 
     `source`: {"splicing": {split: gtex_{split}_psi.csv}, "genome": hg38 FASTA (".fai" built if
-    absent; chromosomes named "chr1" or "1", either way in the CSVs)}.
+    absent; chromosomes named "chr1" or "1", either way in the CSVs)}. When these are absent,
+    the paper's derived `delta_logit.h5` is read from `alternative_splicing/` beside the CSVs'
+    directory or from that directory (`_derived_splits`): the same splits, rows in CSV order,
+    with ids `{split}-{row}` and no exon_id / gene_id (the file keeps no coordinates).
 
     Windows (§7.2 steps 2-3): exon_start/exon_end are 1-based inclusive (the paper's code
     passes them to pyfaidx `get_seq`). W = genome[exon_start - 300, exon_end + 300], reverse-complemented on the minus
@@ -172,24 +222,22 @@ def prepare_splicing(
     """
     genome = Path(source["genome"])
     paths = {split: Path(source["splicing"][split]) for split in SPLITS}
-    splits, scales = {}, {}
-    with Fasta(str(genome), as_raw=True, sequence_always_upper=True) as fasta:
-        for split, path in paths.items():
-            splits[split], scales[split] = _read_split(path, fasta, genome, invalid)
+    here = paths["train"].parent
+    derived = [here.parent / "alternative_splicing" / "delta_logit.h5", here / "delta_logit.h5"]
+    layouts = [("raw", [*paths.values(), genome]), *(("derived", [p]) for p in derived)]
+    form, files = find_layout(f"task {name!r}", layouts)
+    if form == "raw":
+        splits, provenance = _raw_splits(paths, genome, invalid)
+    else:
+        splits, provenance = _derived_splits(files[0], f"task {name!r}: {files[0]}")
     test = splits["test"]
     keep = variable_exons(test[list(SPLICING_TISSUES)].to_numpy(), test["mean_logit"].to_numpy())
     splits["test"] = test[keep].reset_index(drop=True)
-    provenance = {
-        "inputs": {str(p): sha256_of(p) for p in [*paths.values(), genome]},
-        "windows": {"flank": FLANK, "length": HALF, "coordinates": "1-based inclusive"},
-        "psi_scale": scales,
-        "logit_clip": CLIP,
-        "test_filter": {
-            "min_observed": MIN_OBSERVED,
-            "min_max_abs_delta_psi": MIN_DELTA_PSI,
-            "n_before": len(test),
-            "n_after": int(keep.sum()),
-        },
+    provenance["test_filter"] = {
+        "min_observed": MIN_OBSERVED,
+        "min_max_abs_delta_psi": MIN_DELTA_PSI,
+        "n_before": len(test),
+        "n_after": int(keep.sum()),
     }
     return write_task(
         name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Iterable
+from fnmatch import fnmatch
 from pathlib import Path
 
 from glmeval.io import read_json, write_json
@@ -13,8 +15,18 @@ from glmeval.models.families import Family, ModelError, family_of
 
 #: Written by `resolve_model` into every snapshot: where it came from, at which commit.
 SOURCE_RECORD = "glmeval_source.json"
-#: Hub files never needed by the PyTorch loaders (TensorFlow/JAX/ONNX weights).
-IGNORED_HUB_FILES = ["*.h5", "*.msgpack", "*.onnx", "*.ot", "tf_model*", "flax_model*"]
+#: Top-level hub files the loaders read besides the weights: config, tokenizer (vocabularies,
+#: merges, sentencepiece and tiktoken models) and the repository's own code.
+HUB_ESSENTIALS = ("*.json", "*.py", "*.txt", "*.model", "*.tiktoken")
+#: The weight formats the PyTorch loaders read, (weights, shard index), in order of preference:
+#: only the first one a repository has is fetched.
+HUB_WEIGHTS = (
+    ("*.safetensors", "*.safetensors.index.json"),
+    ("pytorch_model*.bin", "pytorch_model*.bin.index.json"),
+)
+#: The HTTP clients of huggingface_hub 1.x and 2.x: their connection errors reach the caller
+#: unwrapped and are no OSError (those of requests, under huggingface_hub 0.x, are).
+HTTP_CLIENTS = ("httpx", "httpx2")
 
 
 #: Model settings that change what a checkpoint's embeddings are (recorded with the arrays, so
@@ -29,6 +41,7 @@ EMBEDDING_SETTINGS = (
     "remote_code",
     "prepend_cls",
     "config_overrides",
+    "attention",
     "n_value",
     "k",
     "strands",
@@ -121,9 +134,36 @@ def resolve_model(model: dict, out_dir: str | Path, name: str | None = None) -> 
     write_json(record, out_dir / SOURCE_RECORD)
 
 
+def hub_files(names: Iterable[str]) -> list[str]:
+    """The files of a hub repository, from its file listing `names`, that resolving a model
+    downloads: the top-level `HUB_ESSENTIALS` and one weight format, safetensors where the
+    repository has them, else pytorch_model*.bin, each with its shard index. Never a folder
+    (jax_model/, onnx/), another framework's weights (TensorFlow, Flax, JAX, ONNX, Rust), a
+    second copy of the weights, a README or images."""
+    top = [name for name in names if "/" not in name]
+    files = {
+        name
+        for name in top
+        if any(fnmatch(name, pattern) for pattern in HUB_ESSENTIALS)
+        and not name.endswith(".index.json")
+    }
+    for weights, index in HUB_WEIGHTS:
+        if any(fnmatch(name, weights) for name in top):
+            files |= {name for name in top if fnmatch(name, weights) or fnmatch(name, index)}
+            break
+    return sorted(files)
+
+
+def hub_network_errors() -> tuple[type[Exception], ...]:
+    """What a hub call raises when the network fails: OSError, and the HTTPError of
+    huggingface_hub's HTTP client (httpx or httpx2), which is no OSError."""
+    clients = (client for client in HTTP_CLIENTS if importlib.util.find_spec(client))
+    return (OSError, *(importlib.import_module(client).HTTPError for client in clients))
+
+
 def _snapshot(name: str | None, source: dict, out_dir: Path, lock: str | None) -> str:
-    """Download the hub snapshot; with a model lock file, at its commit for repo@revision if
-    it has one, and lock or verify the files (glmeval.models.lock)."""
+    """Download the hub snapshot's `hub_files`; with a model lock file, at its commit for
+    repo@revision if it has one, and lock or verify the files (glmeval.models.lock)."""
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -132,10 +172,10 @@ def _snapshot(name: str | None, source: dict, out_dir: Path, lock: str | None) -
     repo, revision = source["hub"], source["revision"]
     locked = read_lock(Path(lock)).get(entry_key(repo, revision), {}) if lock else {}
     try:
-        commit = locked.get("commit") or HfApi().model_info(repo, revision=revision).sha
-        snapshot_download(
-            repo, revision=commit, local_dir=out_dir, ignore_patterns=IGNORED_HUB_FILES
-        )
+        info = HfApi().model_info(repo, revision=locked.get("commit", revision))
+        commit = info.sha
+        files = hub_files(sibling.rfilename for sibling in info.siblings)
+        snapshot_download(repo, revision=commit, local_dir=out_dir, allow_patterns=files)
         for code_repo in _code_repos(out_dir):  # code that its auto_map takes from elsewhere
             if "code_revision" not in source:
                 raise ModelError(
@@ -147,11 +187,12 @@ def _snapshot(name: str | None, source: dict, out_dir: Path, lock: str | None) -
             snapshot_download(
                 code_repo, revision=code_revision, local_dir=out_dir, allow_patterns="*.py"
             )
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
+    except (HfHubHTTPError, LocalEntryNotFoundError, *hub_network_errors()) as err:
         raise ModelError(
-            f"cannot snapshot {repo}@{revision} from the Hugging Face hub ({err}). Without "
-            "network access, resolve the models on a machine that has it (`snakemake models`) "
-            "and copy resources/models/ over; see docs/models.md."
+            f"cannot snapshot {repo}@{revision} from the Hugging Face hub "
+            f"({type(err).__name__}: {err}). Without network access, resolve the models on a "
+            "machine that has it (`snakemake models`) and copy resources/models/ over; see "
+            "docs/models.md."
         ) from err
     if lock:
         lock_snapshot(name, Path(lock), repo, revision, commit, out_dir)
@@ -236,6 +277,8 @@ __all__ = [
     "ModelError",
     "TokenizationError",
     "embedding_settings",
+    "hub_files",
+    "hub_network_errors",
     "load_embedder",
     "resolve_model",
     "snapshot_record",

@@ -24,6 +24,9 @@ transformers 5 broke such code in five ways, each handled here by name (docs/mod
    `bos_token` before calling it (GENERator's `DNAKmerTokenizer`) fail with an AttributeError.
    `tokenizer_state_first` creates that state before the tokenizer's own `__init__` runs.
 
+Beside these, `select_attention` switches off fused attention kernels that old code picks by
+itself and that no longer run (DNABERT-2's Triton flash attention, taken whenever triton imports).
+
 Everything else an old model needs, or a failure none of this covers, is a `ModelError` that
 names the symbol, the family and the fix (`explain`).
 """
@@ -33,7 +36,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import sys
 import traceback
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +50,16 @@ from transformers.pytorch_utils import apply_chunking_to_forward, prune_linear_l
 from glmeval.models.families import ModelError
 
 DYNAMIC_MODULES = "transformers_modules"  # where transformers imports remote code from
+
+#: Module globals through which remote code picks a fused attention kernel, None selecting its
+#: PyTorch attention: DNABERT-2's bert_layers.py imports `flash_attn_qkvpacked_func` from its
+#: flash_attn_triton.py inside a try (None when triton is missing) and runs it whenever it is set
+#: and attention dropout is 0, as in its hub config.
+KERNEL_SWITCHES = ("flash_attn_qkvpacked_func",)
+#: Where fused attention kernels come from: these packages, or a remote module of such a name.
+KERNEL_SOURCES = ("triton", "flash_attn")
+#: The kernels `select_attention` switched off, by (module, global), to restore for `native`.
+_SWITCHED: dict[tuple[str, str], object] = {}
 
 
 def _find_pruneable_heads_and_indices(heads, n_heads, head_size, already_pruned_heads):
@@ -269,6 +284,54 @@ def tokenizer_state_first(tokenizer_class):
             del tokenizer_class.__init__
         else:
             tokenizer_class.__init__ = original
+
+
+def select_attention(model: nn.Module, attention: str, name: str, family: str) -> None:
+    """`pytorch`: set every `KERNEL_SWITCHES` global of the remote modules that define the
+    model's layers to None, so that their code runs its PyTorch attention; a kernel those modules
+    hold otherwise (a triton or flash-attn module or function) cannot be switched off and is a
+    ModelError, raised before any batch. `native`: put back what an earlier `pytorch` load
+    switched off in this process, so the code chooses as it would by itself."""
+    for module_name, space in _remote_namespaces(model).items():
+        for switch in KERNEL_SWITCHES:
+            if attention == "native" and (module_name, switch) in _SWITCHED:
+                space[switch] = _SWITCHED[module_name, switch]
+            elif attention == "pytorch" and space.get(switch) is not None:
+                _SWITCHED[module_name, switch] = space[switch]
+                space[switch] = None
+        if attention != "pytorch":
+            continue
+        for key, value in space.items():
+            source = None if key in KERNEL_SWITCHES else _kernel_source(value)
+            if source:
+                raise ModelError(
+                    f"model {name!r} (family {family}): attention is pytorch, but its code "
+                    f"{module_name.rsplit('.', 1)[-1]}.py holds {key!r} from {source}, a fused "
+                    "attention kernel that glmeval cannot switch off. Fix: uninstall the "
+                    "kernel's package (the code then runs its PyTorch attention), or set the "
+                    "model's attention: native if that kernel runs here (docs/models.md, Families)."
+                )
+
+
+def _remote_namespaces(model: nn.Module) -> dict[str, dict]:
+    """The globals of each remote-code module that defines one of the model's layers."""
+    names = {type(m).__module__ for m in model.modules()}
+    return {n: vars(sys.modules[n]) for n in sorted(names) if n.startswith(DYNAMIC_MODULES)}
+
+
+def _kernel_source(value) -> str | None:
+    """The module a fused attention kernel comes from, where `value` is one (a module, or a
+    function or class from one; `Function.apply` through its class), else None."""
+    owner = getattr(value, "__self__", value)
+    if isinstance(owner, types.ModuleType):
+        origin = owner.__name__
+    elif isinstance(owner, (type, types.FunctionType)):
+        origin = owner.__module__ or ""
+    else:
+        return None
+    parts = origin.split(".")
+    kernel = parts[0] in KERNEL_SOURCES or any(s in parts[-1] for s in KERNEL_SOURCES)
+    return origin if kernel else None
 
 
 def restore_buffers(model: nn.Module, name: str, family: str) -> list[str]:

@@ -59,6 +59,9 @@ class Family:
     base_aligned: bool = True
     #: why glmeval refuses the family (loader `refused`), at configuration and at load time
     refusal: str | None = None
+    #: remote code that may pick a fused attention kernel: `pytorch` switches it off (its own
+    #: PyTorch attention runs), `native` lets the code choose (compat.select_attention)
+    attention: str = "native"
 
 
 #: What Evo 2 needs (its package's README, evo2 0.6.0), and what to do instead.
@@ -113,6 +116,8 @@ FAMILIES = {
             remote_code="required",
             layer_modules=LayerModules("embeddings", "encoder.layer"),
             context="unlimited",
+            # its Triton flash attention, taken whenever triton imports, no longer compiles
+            attention="pytorch",
         ),
         Family(
             "hyenadna",

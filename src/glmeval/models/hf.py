@@ -58,6 +58,8 @@ class TransformersEmbedder:
             setattr(config, key, value)
         self.model, self.has_lm_head = _load_model(name, path, config, family, model, options)
         self.restored_buffers = compat.restore_buffers(self.model, name, family.name)
+        attention = model.get("attention", family.attention)
+        compat.select_attention(self.model, attention, name, family.name)
         self.model.eval().to(self.device)
         self.backbone = self.model.base_model
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from glmeval.io import atomic_path, sha256_of
-from glmeval.models import SOURCE_RECORD
+from glmeval.models import SOURCE_RECORD, hub_files
 from glmeval.models.families import ModelError
 
 #: Where `snapshot_download` keeps its bookkeeping inside a snapshot (not model files).
@@ -20,6 +21,27 @@ HUB_CACHE = ".cache"
 
 def entry_key(repo: str, revision: str) -> str:
     return f"{repo}@{revision}"
+
+
+def unpinned_models(config: dict) -> list[str]:
+    """A warning for every hub model of `config` whose revision is a branch or tag (not a
+    40-character commit) and whose repo@revision the model lock (`models_lock`) does not pin:
+    what it downloads can change upstream."""
+    lock = config.get("models_lock")
+    entries = read_lock(Path(lock)) if lock else {}
+    warnings = []
+    for name, model in config["models"].items():
+        source = model.get("source", {})
+        repo, revision = source.get("hub"), source.get("revision", "")
+        commit = re.fullmatch("[0-9a-f]{40}", revision)
+        if repo and not commit and entry_key(repo, revision) not in entries:
+            warnings.append(
+                f"models.{name}: {repo}@{revision} is a branch or tag and the model lock {lock} "
+                "has no entry for it, so what it downloads can change upstream. Pin a "
+                "40-character commit as its revision, or resolve it once (`snakemake models`) "
+                "and commit the lock file (docs/models.md, The model lock file)."
+            )
+    return warnings
 
 
 def read_lock(lock_path: Path) -> dict:
@@ -63,7 +85,7 @@ def lock_snapshot(
         },
     )
     problems = _commit_problems(entry, commit)
-    for rel, want in entry["files"].items():
+    for rel, want in _locked_files(entry).items():
         got = files.get(rel)
         if got is None:
             problems.append(f"{rel}: missing; locked {_describe(want)}")
@@ -89,7 +111,7 @@ def check_snapshot(
     if entry is None:
         return
     problems = _commit_problems(entry, commit)
-    for rel, want in entry["files"].items():
+    for rel, want in _locked_files(entry).items():
         path = root / rel
         if not path.is_file():
             problems.append(f"{rel}: missing; locked {want['size']} bytes")
@@ -119,6 +141,12 @@ def _add(lock_path: Path, entry: dict) -> dict:
             with atomic_path(lock_path) as tmp:
                 tmp.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
         return entries[key]
+
+
+def _locked_files(entry: dict) -> dict[str, dict]:
+    """The entry's files that a snapshot holds (`hub_files`): an entry written when glmeval
+    downloaded more (READMEs, JAX or TensorFlow weights) still pins those it reads."""
+    return {rel: entry["files"][rel] for rel in hub_files(entry["files"])}
 
 
 def _commit_problems(entry: dict, commit: str | None) -> list[str]:

@@ -35,7 +35,8 @@ SPLINE_DF = 16
 N_CHANNELS = 960
 PREFIX = "module.model."
 WEIGHTS_SOURCE = (
-    "the Sei model archive on Zenodo (record 4906997, `sei_model.tar.gz`, which contains `sei.pth`)"
+    "the Sei model archive on Zenodo (record 4906997, `sei_model.tar.gz`, which contains "
+    "`model/sei.pth`) or the paper's model archive (record 11583224, `model/sei_model/sei.pth`)"
 )
 
 
@@ -146,10 +147,28 @@ class Sei(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+def sei_weights(path: str | Path) -> Path:
+    """The `sei.pth` that `path` names: the file itself, in the directory `path`, or else in
+    one directory below it (`model/` of Sei's archive, `sei_model/` of the paper's)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if (path / "sei.pth").is_file():
+        return path / "sei.pth"
+    found = sorted(path.glob("*/sei.pth"))
+    if len(found) != 1:
+        which = f"several: {[str(f) for f in found]}" if found else "nor one directory below"
+        raise FileNotFoundError(
+            f"Sei weights not found at {path / 'sei.pth'} ({which}); they come from "
+            f"{WEIGHTS_SOURCE}."
+        )
+    return found[0]
+
+
 def load_sei(
     path: str | Path, random_init_seed: int | None = None, n_targets: int = N_TARGETS
 ) -> Sei:
-    """Sei in eval mode with the weights of `path`/sei.pth (`module.model.` prefix stripped).
+    """Sei in eval mode with the weights of `sei_weights(path)` (`module.model.` prefix stripped).
 
     With `random_init_seed`, no weights are read: a freshly initialised Sei with `n_targets`
     outputs after `torch.manual_seed(random_init_seed)` (the random-init control). Otherwise the
@@ -158,11 +177,7 @@ def load_sei(
     if random_init_seed is not None:
         torch.manual_seed(random_init_seed)
         return Sei(n_targets).eval()
-    file = Path(path) / "sei.pth"
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"Sei weights not found at {file}; they come from {WEIGHTS_SOURCE}."
-        )
+    file = sei_weights(path)
     state = torch.load(file, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:  # a Selene training checkpoint
         state = state["state_dict"]
