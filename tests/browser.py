@@ -396,7 +396,25 @@ _WALK_JS = r"""
                     resultPath: undefined, searchTerm: undefined});
     });
   }
-  steps.push(function () { record("landing"); });
+  // the text a reader sees without scrolling: text nodes wholly inside the window and
+  // not hidden under (or clipped by) anything else
+  function firstScreen() {
+    var root = document.getElementById("app"), seen = [];
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      var node = walker.currentNode, parent = node.parentElement;
+      if (!node.textContent.trim() || !parent) continue;
+      var range = document.createRange();
+      range.selectNodeContents(node);
+      var r = range.getBoundingClientRect();
+      if (!(r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0 &&
+            r.bottom <= window.innerHeight && r.right <= window.innerWidth)) continue;
+      var hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+      if (hit && (parent.contains(hit) || hit.contains(parent))) seen.push(node.textContent.trim());
+    }
+    log.push({view: "first_screen", text: seen.join("\n")});
+  }
+  steps.push(function () { record("landing"); firstScreen(); });
   Object.keys(categories).sort().forEach(function (cat) {
     // Re-enter the category before each subcategory: React keeps the Subcategory
     // component (and its constructor-computed table) when only props change.
@@ -456,6 +474,8 @@ class ReportRender:
     """What :func:`render_report` saw.
 
     ``landing``: visible text of the first render (landing page + menu);
+    ``first_screen``: the part of it inside the window, without scrolling (the view
+    ``first_screen``);
     ``views``: view name -> the app's visible text in that view, names being
     ``landing``, ``category:<cat>``, ``subcategory:<cat>/<sub>``, ``result:<path>``
     and ``final`` (the screenshotted state); ``text``: all of them joined;
@@ -464,6 +484,7 @@ class ReportRender:
     """
 
     landing: str
+    first_screen: str
     views: dict
     text: str
     final_text: str
@@ -535,6 +556,7 @@ def render_report(
     text = "\n\n".join(f"== {name}\n{body}" for name, body in views.items())
     return ReportRender(
         landing=views.get("landing", ""),
+        first_screen=views.get("first_screen", ""),
         views=views,
         text=text,
         final_text=visible_text(dom),

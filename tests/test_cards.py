@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest import REPO
 from test_leaderboard import BASELINES, N_BOOT, _write_runs
@@ -115,3 +116,62 @@ def test_figures_mark_an_overlapping_model_and_say_why():
     assert marked.model("sei") == "Sei †" and marked.model("nt") == "nt"
     assert "not zero-shot / not frozen-only" in marked.note and "trained on ChIP-seq" in marked.note
     assert labels.marked(["lentimpra_hepg2"]) is labels  # nothing to mark there
+
+
+def _tiny_checkpoint(path, head):
+    import transformers
+
+    config = transformers.MistralConfig(
+        vocab_size=12,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        num_labels=2,
+    )
+    torch.manual_seed(0)
+    model = getattr(transformers, f"MistralFor{head}")(config)
+    model.save_pretrained(path)
+    return sum(p.numel() for p in model.state_dict().values())
+
+
+def test_a_local_checkpoint_fills_its_card_and_a_fine_tuned_one_is_not_self_supervised(tmp_path):
+    n_classifier = _tiny_checkpoint(tmp_path / "classifier", "SequenceClassification")
+    n_lm = _tiny_checkpoint(tmp_path / "lm", "CausalLM")
+    config = {
+        "models": {
+            "classifier": {"family": "causal_lm", "source": {"path": str(tmp_path / "classifier")}},
+            "lm": {"family": "causal_lm", "source": {"path": str(tmp_path / "lm")}},
+            "declared": {  # the configured card wins over the checkpoint's files
+                "family": "causal_lm",
+                "source": {"path": str(tmp_path / "lm")},
+                "card": {"parameters": 7, "hidden_size": 16},
+            },
+            "random": {"family": "random_init", "of": "classifier", "seed": 1},
+            "missing": {"family": "causal_lm", "source": {"path": str(tmp_path / "absent")}},
+        },
+        "tasks": {},
+    }
+    table = card_table(config).set_index("model")
+    assert table.loc["classifier", "parameters"] == n_classifier
+    assert table.loc["lm", "parameters"] == n_lm
+    assert (table.loc[["classifier", "lm"], "hidden_size"] == 16).all()
+    assert table.loc["classifier", "training"] == "fine-tuned (MistralForSequenceClassification)"
+    assert table.loc["lm", "training"] == "self-supervised"
+    assert table.loc["declared", "parameters"] == 7
+    assert table.loc["random", "training"] == "none"
+    assert pd.isna(table.loc["missing", "parameters"])  # not there yet: blank, no error
+    assert task_overlaps(config) == {}  # fine-tuned on unknown assays: not marked by itself
+
+
+def test_the_shared_mistral_dna_card():
+    from conftest import SHARED
+
+    path = SHARED / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent")
+    config = {"models": {"m": {"family": "causal_lm", "source": {"path": str(path)}}}}
+    card = card_table(config).iloc[0]
+    assert card["hidden_size"] == 64 and card["parameters"] > 500_000
+    assert card["training"] == "fine-tuned (MixtralForSequenceClassification)"

@@ -212,6 +212,48 @@ def test_each_kind_writes_png_pdf_and_its_numbers(tables, tmp_path, name):
         assert (source["sem"] > 0).all()
 
 
+def _colours_by_model(fig, labels, models):
+    """{model: colour} of the lines and markers drawn for each model in `fig`."""
+    from matplotlib.colors import to_hex
+
+    found = {}
+    for ax in fig.axes:
+        for container in ax.containers:  # errorbar lines carry the model's label
+            for model in models:
+                if container.get_label() == labels.model(model):
+                    found.setdefault(model, set()).add(to_hex(container.lines[0].get_color()))
+    return found
+
+
+def test_one_colour_per_model_in_every_figure(tables):
+    """One-hot is the same colour in the probes figure, the lollipops and the rest: the
+    configuration's model order fixes each model's colour, whichever models a figure shows."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from glmeval.figures import panels
+
+    results = panels.Results.read(*tables)
+    labels = Labels.from_config(CONFIG)
+    models = list(CONFIG["models"])
+    expected = {m: to_hex(labels.color(m)) for m in models}
+    assert len(set(expected.values())) == len(models)
+    fig, _ = panels.probes(results, {"task": "mpra"}, labels, "pearson")
+    assert _colours_by_model(fig, labels, models) == {m: {c} for m, c in expected.items()}
+    fig, entries = panels.models(results, {"task": "mpra"}, labels, "pearson")
+    stems = fig.axes[0].collections[0]  # the lollipops' stems, one per entry
+    drawn = [to_hex(c) for c in stems.get_colors()]
+    assert drawn == [expected[m] for m in entries["model"]]
+    assert "onehot" in set(entries["model"])
+    fig, _ = panels.fractions(results, {"task": "splice"}, labels, "spearman")
+    subset = _colours_by_model(fig, labels, ["onehot", "lm", "sup"])
+    assert subset == {m: {expected[m]} for m in ("onehot", "lm", "sup")}
+    # a figure of some models only keeps their colours
+    fig, _ = panels.probes(results, {"task": "mpra", "models": ["sup", "lm"]}, labels, "pearson")
+    assert _colours_by_model(fig, labels, models) == {m: {expected[m]} for m in ("sup", "lm")}
+    plt.close("all")
+
+
 def test_table1_and_attribution_figures(tmp_path):
     table = pd.DataFrame(
         {

@@ -210,6 +210,15 @@ def test_difference_from_baseline_is_the_comparisons_row(run):
     assert good["diff"] > 0
 
 
+def test_a_missing_test_p_says_why(run):
+    text = run["markdown"]
+    tie = text.split("## tie — pearson")[1].split("## ")[0]  # one seed each: no Mann-Whitney
+    assert "| b | cnn (emb, L1) |" in tie
+    assert tie.count("| — (one seed: no test) |") == 1 and tie.count("| — (baseline) |") == 1
+    mpra = text.split("## mpra — pearson")[1].split("## ")[0]
+    assert mpra.count("| — (baseline) |") == 1 and "one seed" not in mpra
+
+
 def test_mismatched_test_ids_raise(run):
     load = _loader(run["root"])
 
@@ -247,3 +256,47 @@ def test_markdown_names_every_task_and_model_and_cross_task_verdict(run):
     assert across.loc[("spearman", "good"), "wins_every_task"]
     assert across.loc[("spearman", "good"), "mean_rank"] == 1.0
     assert "spearman across 2 tasks: good wins every task." in to_markdown(merged)
+
+
+def test_a_task_whose_splits_share_copies_is_marked(run, tmp_path):
+    """The leakage table's pairs (after any resplit) mark the task on the leaderboard (column
+    and ‡ in the Markdown) and on the report's landing page; a clean task is unmarked."""
+    from glmeval.data.leakage import leakage_table
+    from glmeval.report import leakage_landing
+
+    def audit(near: int) -> dict:
+        pairs = {
+            kind: {"train-valid": 0, "train-test": 0, "valid-test": 0}
+            for kind in ("exact", "reverse_complement", "near")
+        }
+        pairs["near"]["train-valid"] = near
+        return {"pairs": pairs}
+
+    leakage_path = tmp_path / "leakage.csv"
+    write_csv(leakage_table({"mpra": audit(732), "tie": audit(0), "spl": audit(0)}), leakage_path)
+    paths = {
+        n: run["root"] / "results" / "tables" / f"probe_{n}.csv"
+        for n in ("summary", "comparisons", "metrics")
+    }
+    write_leaderboard(
+        paths["summary"],
+        paths["comparisons"],
+        paths["metrics"],
+        tmp_path / "board.csv",
+        tmp_path / "board.md",
+        N_BOOT,
+        run["root"],
+        leakage_path=leakage_path,
+    )
+    board = pd.read_csv(tmp_path / "board.csv", keep_default_na=False)
+    assert list(board.columns) == COLUMNS
+    assert set(board.loc[board.task == "mpra", "leakage"]) == {"train-valid: 732 near"}
+    assert set(board.loc[board.task != "mpra", "leakage"]) == {""}
+    text = (tmp_path / "board.md").read_text()
+    assert "## mpra ‡ — pearson" in text and "## tie — pearson" in text
+    assert (
+        "‡ The splits of these tasks share copies" in text
+        and "mpra (train-valid: 732 near)" in text
+    )
+    assert leakage_landing(leakage_path) == [{"task": "mpra", "shared": "train-valid: 732 near"}]
+    assert leakage_landing(tmp_path / "absent.csv") == []

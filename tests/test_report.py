@@ -92,7 +92,16 @@ def test_report_renders_in_a_browser_and_lists_every_figure(
     assert "frozen genomic language model representations against one-hot DNA" in page.landing
     assert "configuration sha256" in page.landing and "tiny_nt" in page.landing
     assert "motif_activity_replicates (replicates): one seed per configuration" in page.landing
+    # the landing reads from the top: its title and the leaderboard's stability notes are on
+    # the first screen (1400 × 1000 px, no scrolling)
+    assert "frozen genomic language model representations against one-hot DNA" in (
+        page.first_screen
+    )
+    assert "ranks first in" in page.first_screen and "Stability" in page.first_screen
     index = pd.read_csv(workflow_run / "results" / "figures" / "index.csv")
+    made = set(index.loc[index["status"] == "made", "figure"])
+    assert "fig2a_hepg2" not in made and "fig2a_hepg2" not in page.landing
+    assert all(name in page.landing for name in made)  # the figures the run made, cited
     for name in index.loc[index["status"] == "made", "figure"]:
         assert f"{name}.png" in page.text, name
     for item in (

@@ -275,3 +275,69 @@ def test_row_sequences_whole_and_windowed():
     assert kept["pos"].tolist() == [105] and kept.at[0, "ref_sequence"] == "TACG"
     assert kept.at[0, "variant_index"] == 1 and kept.at[0, "alt_sequence"] == "TTCG"
     assert excluded["reason"].tolist() == ["window_off_end"] * 3
+
+
+def test_a_configured_effect_column_is_correlated_like_cagi5_s(genome, tmp_path):
+    """A user's variants with a column of measured effects (`effect:`) get the correlation
+    table and Table 1 as CAGI5 does: zero-shot scores against |effect|, transfer effects
+    against the signed effect; all variants as one element `all` without an element column."""
+    from glmeval.data.variants import effect_column
+    from glmeval.figures.plan import _why_not
+    from glmeval.vep import evaluate_variants, table1
+
+    fasta, seqs = genome
+    one = seqs["chr1"]
+    positions = range(20, 180, 4)
+    rng = np.random.default_rng(0)
+    log2fc = rng.normal(size=len(positions))
+    df = pd.DataFrame(
+        {
+            "chrom": "chr1",
+            "pos": list(positions),
+            "ref": [one[p - 1].upper() for p in positions],
+            "alt": [_other(one[p - 1]) for p in positions],
+            "log2fc": log2fc,
+        }
+    )
+    path = tmp_path / "mine.tsv"
+    df.to_csv(path, sep="\t", index=False)
+    source = {"table": str(path), "genome": str(fasta), "length": L, "effect": "log2fc"}
+    meta = prepare_variants("mine", source, tmp_path / "out")
+    assert meta["targets"] == ["log2fc"] and meta["effect"] == "log2fc"
+    with pytest.raises(ValueError, match="effect column 'score' is not in"):
+        prepare_variants("mine", {**source, "effect": "score"}, tmp_path / "bad")
+    variants = pd.read_parquet(tmp_path / "out" / "variants.parquet")
+    truth = variants["log2fc"].to_numpy()
+    scores = variants.drop(columns=["ref_sequence", "alt_sequence"]).assign(
+        l2=np.abs(truth) + rng.normal(scale=0.1, size=len(truth))
+    )
+    transfer = pd.DataFrame({"id": variants["id"], "effect_pred": truth})
+    labels = {
+        "task": "mpra",
+        "model": "onehot",
+        "probe": "cnn",
+        "representation": "tokens",
+        "layer": 0,
+    }
+    long = evaluate_variants(
+        variants,
+        {"tiny_nt": scores},
+        [(labels, transfer)],
+        {},
+        "mine",
+        n_boot=50,
+        length=L,
+        effect=effect_column(source),
+    )
+    assert set(long["element"]) == {"all"} and (long["n"] == len(variants)).all()
+    by_score = long.set_index("score")
+    assert by_score.loc["l2", "pearson"] > 0.9  # against |log2fc|
+    assert by_score.loc["tokens L0", "pearson"] == pytest.approx(1.0)  # signed
+    assert table1(long, {})["all"].notna().all()
+    entry = {**source, "zeroshot": {"models": ["tiny_nt"]}}
+    assert _why_not("table1", {"variants": "mine"}, {"variants": {"mine": entry}}, []) is None
+    no_effect = {k: v for k, v in entry.items() if k != "effect"}
+    assert effect_column(no_effect) is None and effect_column({"cagi5": "x"}) == "effect"
+    assert "no CAGI5 effects" in _why_not(
+        "table1", {"variants": "mine"}, {"variants": {"mine": no_effect}}, []
+    )

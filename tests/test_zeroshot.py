@@ -341,3 +341,35 @@ def test_bad_variants_are_named_errors(models):
         score_variants(model, good.drop(columns="variant_index"))
     with pytest.raises(ValueError, match="unknown zero-shot scores \\['pll'\\]"):
         score_variants(model, good, scores=("pll",))
+
+
+def test_scores_carry_one_set_of_variant_keys():
+    from glmeval.zeroshot import keyed_scores
+
+    windows = {"variant_index": [1, 1], "ref_sequence": ["AAA", "ACA"], "alt_sequence": ["AGA"] * 2}
+    user = pd.DataFrame(
+        {
+            "id": ["1:5:a>g", "1:9:C>G"],
+            "CHROM": ["1", "1"],
+            "POS": [5, 9],
+            "REF": ["a", "C"],
+            "ALT": ["g", "G"],
+            "chrom": ["chr1"] * 2,
+            "pos": [5, 9],
+            "ref": ["A", "C"],
+            "alt": ["G", "G"],
+            **windows,
+            "QUAL": [50, 60],
+        }
+    )
+    scored = pd.DataFrame({"id": user["id"], "cosine": [0.9, 0.8], "note": ["", ""]})
+    out = keyed_scores(user, scored)
+    assert list(out.columns) == [
+        *["id", "CHROM", "POS", "REF", "ALT", "variant_index", "QUAL"],
+        *["cosine", "note"],
+    ]
+    assert out["REF"].tolist() == ["a", "C"] and out["cosine"].tolist() == [0.9, 0.8]
+    cagi5 = user.drop(columns=["CHROM", "POS", "REF", "ALT"]).assign(element="F9")
+    assert {"chrom", "pos", "ref", "alt", "element"} <= set(keyed_scores(cagi5, scored).columns)
+    with pytest.raises(ValueError, match="not in the variants' order"):
+        keyed_scores(user, scored.iloc[::-1])

@@ -10,9 +10,19 @@ A model trained on functional tracks is *supervised*: on a task whose assays it 
 — or a task that declares none, where no overlap can be ruled out — it is neither zero-shot nor
 frozen-only, and every table and figure says so (`training_overlap`) instead of ranking it
 silently beside the self-supervised models.
+
+A local checkpoint (`source.path`) fills the card's blanks from its own files: `hidden_size`
+from its config.json, `parameters` from the tensor shapes in its safetensors headers (no weight
+is read), and a checkpoint whose `architectures` name a task head (e.g.
+`MixtralForSequenceClassification`) is a fine-tuned model, not a self-supervised one.
 """
 
 from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -52,23 +62,65 @@ FAMILY_CARDS = {
         "url": "https://doi.org/10.1038/s41588-024-02053-6",
     },
 }
+#: `architectures` of a checkpoint fine-tuned with a task head (transformers' class names).
+TASK_HEAD = re.compile(r"For(Sequence|Token|MultipleChoice|QuestionAnswering)\w*$|Classif|Regress")
+_WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "dim")
 #: The mark of an overlapping model in figures, explained in their footnote.
 MARK = "†"
 NOT_FROZEN = "not zero-shot / not frozen-only"
 
 
+def checkpoint_card(path: str | Path) -> dict:
+    """What a local checkpoint's own files say: `hidden_size` (config.json), `parameters` (the
+    tensor shapes in its `*.safetensors` headers; no weight is read) and `fine_tuned`: the
+    task-head class its config.json's `architectures` names, if any. {} where `path` is not a
+    directory with a readable config.json."""
+    path = Path(path)
+    try:
+        checkpoint = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    card = {}
+    width = next((checkpoint[k] for k in _WIDTH_KEYS if isinstance(checkpoint.get(k), int)), None)
+    if width is not None:
+        card["hidden_size"] = width
+    shards = sorted(path.glob("*.safetensors"))
+    if shards:
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            total = 0
+            for shard in shards:
+                with safe_open(str(shard), framework="numpy") as f:
+                    total += sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+            card["parameters"] = total
+        except (OSError, SafetensorError):  # a damaged file: loading the model names it
+            card.pop("parameters", None)
+    heads = [a for a in checkpoint.get("architectures") or [] if TASK_HEAD.search(str(a))]
+    if heads:
+        card["fine_tuned"] = heads[0]
+    return card
+
+
 def model_card(config: dict, name: str) -> dict:
-    """Model `name`'s card: its family's defaults, its own `card`, and for a model the workflow
-    trains (`source.train`), the assays of its training task."""
+    """Model `name`'s card: its family's defaults, what a local checkpoint's files say
+    (`checkpoint_card`), its own `card`, and for a model the workflow trains (`source.train`),
+    the assays of its training task."""
     model = config["models"][name]
     family = model["family"]
     if family == "random_init":  # the base model's architecture, none of its training
-        return {
+        card = {
             **model_card(config, model["of"]),
             "trained_on": [],
             "corpus": "none (random weights)",
         }
-    card = {**FAMILY_CARDS.get(family, {}), **model.get("card", {})}
+        card.pop("fine_tuned", None)
+        return card
+    source = model.get("source", {})
+    local = {}  # a local checkpoint (not a file inside a download, nor features read by id)
+    if source.get("path") and "download" not in source and family not in ("onehot", "features"):
+        local = checkpoint_card(source["path"])
+    card = {**FAMILY_CARDS.get(family, {}), **local, **model.get("card", {})}
     train = model.get("source", {}).get("train")
     if train is not None:  # its training task's assays (or the task, where it declares none)
         assays = config["tasks"][train["task"]].get("assays") or [f"task {train['task']}"]
@@ -122,16 +174,18 @@ def card_table(config: dict) -> pd.DataFrame:
                 "family": model["family"],
                 **{key: card.get(key) for key in CARD_FIELDS if key != "trained_on"},
                 "trained_on": "; ".join(trained),
-                "training": _training(model["family"], trained),
+                "training": _training(model["family"], trained, card.get("fine_tuned")),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _training(family: str, trained_on: list[str]) -> str:
+def _training(family: str, trained_on: list[str], fine_tuned: str | None = None) -> str:
     if trained_on:
         return "supervised (functional tracks)"
-    return "none" if family in ("onehot", "random_init") else "self-supervised"
+    if family in ("onehot", "random_init"):
+        return "none"
+    return f"fine-tuned ({fine_tuned})" if fine_tuned else "self-supervised"
 
 
 def mark_overlaps(table: pd.DataFrame, overlaps: dict[str, dict[str, str]]) -> pd.DataFrame:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from pathlib import Path
 
-from glmeval.config import ConfigError, load_config, probe_jobs, transfer_jobs, variant_window
+from glmeval.config import (
+    SCHEMA,
+    ConfigError,
+    config_errors,
+    invalid_message,
+    load_config,
+    probe_jobs,
+    read_config,
+    transfer_jobs,
+    variant_window,
+)
 from glmeval.figures.plan import figure_plan
 
 
@@ -14,8 +25,8 @@ def run_matrix(config: dict):
     """Probe runs per task × model × probe (a table with columns task, model, probe, runs)."""
     import pandas as pd
 
-    jobs = pd.DataFrame([(j.task, j.model, j.probe) for j in probe_jobs(config)])
-    jobs.columns = ["task", "model", "probe"]
+    rows = [(j.task, j.model, j.probe) for j in probe_jobs(config)]
+    jobs = pd.DataFrame(rows, columns=["task", "model", "probe"])  # none: variants only
     return jobs.value_counts().rename("runs").reset_index()
 
 
@@ -77,25 +88,54 @@ def print_matrix(config: dict) -> None:
         print(f"  not made: {figure.name} ({figure.kind}): {figure.reason}")
 
 
+@contextlib.contextmanager
+def closed_pipe_ok():
+    """Output cut short by its reader (`glmeval check CONFIG | head`) ends quietly: the rest is
+    dropped, with no BrokenPipeError traceback."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit goes nowhere
+        os.close(devnull)
+
+
 def check(config_path: str, schema_path: str | None) -> int:
-    """Validate a configuration and print what it asks for, warning of hub models that no commit
-    or lock entry pins; 1 if it is invalid."""
+    """Validate a configuration and the files and checkpoints it names (glmeval.checks), list
+    every problem, and print what it asks for, warning of hub models that no commit or lock
+    entry pins; 1 if it is invalid."""
+    from glmeval.checks import Checks, check_config
     from glmeval.models.lock import unpinned_models
 
-    schema = Path(schema_path) if schema_path else Path(config_path).parent / "schema.yaml"
     try:
-        config = load_config(config_path, schema)
+        config = read_config(config_path)
+        errors, passed = config_errors(config, schema_path or SCHEMA)
     except ConfigError as error:
         print(error, file=sys.stderr)  # it names the file
         return 1
-    jobs = probe_jobs(config)
-    print(f"{config_path}: valid")
+    except OSError as error:
+        print(f"{config_path}: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
+    checks = check_config(config) if passed else Checks()
+    problems = errors + checks.problems
+    with closed_pipe_ok():
+        if not problems:
+            print(f"{config_path}: valid")
+        for note in checks.notes:
+            print(f"{config_path}: note: {note}")
+    if problems:
+        print(f"{config_path}: {invalid_message(problems)}", file=sys.stderr)
+        return 1
     for warning in unpinned_models(config):
         print(f"{config_path}: warning: {warning}", file=sys.stderr)
-    print(
-        f"  tasks: {len(config['tasks'])}, models: {len(config['models'])}, probe jobs: {len(jobs)}"
-    )
-    print_matrix(config)
+    with closed_pipe_ok():
+        jobs = probe_jobs(config)
+        print(
+            f"  tasks: {len(config['tasks'])}, models: {len(config['models'])}, "
+            f"probe jobs: {len(jobs)}"
+        )
+        print_matrix(config)
     return 0
 
 
@@ -103,14 +143,14 @@ def preflight(config_path: str, schema_path: str | None, gpu_memory_gb: float | 
     """Check everything the configuration needs from outside before any job; 1 on a problem."""
     from glmeval.preflight import preflight as check_run
 
-    schema = Path(schema_path) if schema_path else Path(config_path).parent / "schema.yaml"
     try:
-        config = load_config(config_path, schema)
+        config = load_config(config_path, schema_path or SCHEMA)
     except ConfigError as error:
         print(error, file=sys.stderr)  # it names the file
         return 1
     result = check_run(config, gpu_memory_gb=gpu_memory_gb)
-    print(result.report())
+    with closed_pipe_ok():
+        print(result.report())
     return 1 if result.problems else 0
 
 
@@ -123,22 +163,29 @@ def zenodo(record: str) -> int:
     except DownloadError as error:
         print(error, file=sys.stderr)
         return 1
-    for name, remote in sorted(files.items()):
-        print(f"{name}\t{remote.size}\t{remote.checksum}")
+    with closed_pipe_ok():
+        for name, remote in sorted(files.items()):
+            print(f"{name}\t{remote.size}\t{remote.checksum}")
     return 0
+
+
+SCHEMA_HELP = "default: the schema glmeval ships (config/schema.yaml in the repository)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glmeval", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    check_parser = commands.add_parser("check", help="validate a configuration, summarise its jobs")
+    check_parser = commands.add_parser(
+        "check",
+        help="validate a configuration, the files and checkpoints it names; summarise its jobs",
+    )
     check_parser.add_argument("config")
-    check_parser.add_argument("--schema", help="default: schema.yaml beside the configuration")
+    check_parser.add_argument("--schema", help=SCHEMA_HELP)
     preflight_parser = commands.add_parser(
         "preflight", help="check downloads, hub models, disk, packages before any job"
     )
     preflight_parser.add_argument("config")
-    preflight_parser.add_argument("--schema", help="default: schema.yaml beside the configuration")
+    preflight_parser.add_argument("--schema", help=SCHEMA_HELP)
     preflight_parser.add_argument(
         "--gpu-memory-gb", type=float, help="the GPUs' memory: flag models whose weights fill it"
     )

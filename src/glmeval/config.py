@@ -119,6 +119,11 @@ def reference_errors(config: dict) -> list[str]:
     """Names used but not defined, and probe/task/model combinations that cannot work."""
     errors = []
     models, probes = config["models"], config["probes"]
+    if not config["tasks"] and not config.get("variants"):
+        errors.append(
+            "the configuration has neither tasks nor variants; give at least one task (tasks:) "
+            "or variants dataset (variants:)"
+        )
     for task_name, task in config["tasks"].items():
         for key, defined in (("models", models), ("probes", probes)):
             for name in task[key]:
@@ -180,6 +185,7 @@ def reference_errors(config: dict) -> list[str]:
         is_table = {"table", "files", "fasta"} & set(task["source"])
         if is_table and "targets" not in task:
             errors.append(f"tasks.{task_name}: a table source needs 'targets' (column names)")
+        errors += _split_source_errors(task_name, task["source"])
     defined = config.get("downloads", {})
     for section in ("tasks", "variants"):
         for entry_name, entry in config.get(section, {}).items():
@@ -211,6 +217,28 @@ def reference_errors(config: dict) -> list[str]:
         errors += _model_errors(model_name, model_settings(config, model_name), config["tasks"])
     if not errors:
         errors += _context_errors(config)
+    return errors
+
+
+def _split_source_errors(task_name: str, source: dict) -> list[str]:
+    """Every split comes from exactly one place: its own file or random_split."""
+    where = f"tasks.{task_name}.source"
+    drawn = sorted(set(source.get("random_split", {})) - {"seed"})
+    if "files" not in source:
+        return []
+    given = set(source["files"])
+    errors = [
+        f"{where}.random_split: {split!r} is given as its own file too; draw it or give it, "
+        "not both"
+        for split in drawn
+        if split in given
+    ]
+    absent = [s for s in ("valid", "test") if s not in given and s not in drawn]
+    if absent:
+        errors.append(
+            f"{where}.files: no file for {absent}; give one, or draw them from the train file "
+            f"with random_split (e.g. random_split: {{{absent[0]}: 0.1}})"
+        )
     return errors
 
 
@@ -533,36 +561,55 @@ def _override_errors(config: dict, schema: dict) -> list[str]:
     return errors
 
 
-def validate_config(config: dict, schema_path: str | Path) -> dict:
-    """Validate `config` (filling schema defaults in place); raise ConfigError listing all faults."""
+#: The configuration schema, shipped with the package (config/schema.yaml links to it).
+SCHEMA = Path(__file__).with_name("schema.yaml")
+
+
+def config_errors(config: dict, schema_path: str | Path = SCHEMA) -> tuple[list[str], bool]:
+    """Every fault of `config`, and whether it passed the schema (its defaults are then filled
+    in place, and the names it uses can be looked up, defined or not)."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = schema_errors(config, schema)
     if not errors:
         errors = _override_errors(config, schema)
-    if not errors:
-        from snakemake.utils import validate  # fills the schema's defaults into config
+    if errors:
+        return errors, False
+    from snakemake.utils import validate  # fills the schema's defaults into config
 
-        validate(config, str(schema_path), set_default=True)
-        errors = reference_errors(config)
+    validate(config, str(schema_path), set_default=True)
+    errors = reference_errors(config)
     if not errors and "attribution" in config:
         errors = attribution_errors(config, probe_jobs(config))
+    return errors, True
+
+
+def invalid_message(errors: list[str]) -> str:
+    return "invalid configuration:\n  - " + "\n  - ".join(errors) + "\nNo job was started."
+
+
+def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """Validate `config` (filling schema defaults in place); raise ConfigError listing all faults."""
+    errors, _ = config_errors(config, schema_path)
     if errors:
-        raise ConfigError(
-            "invalid configuration:\n  - " + "\n  - ".join(errors) + "\nNo job was started."
-        )
+        raise ConfigError(invalid_message(errors))
     return config
 
 
-def load_config(path: str | Path, schema_path: str | Path) -> dict:
-    """The configuration file at `path`, validated; a ConfigError names the file."""
+def read_config(path: str | Path) -> dict:
+    """The YAML file at `path`, not validated; a ConfigError names the line to fix."""
     try:
         with open(path) as fh:
-            config = yaml.safe_load(fh) or {}
+            return yaml.safe_load(fh) or {}
     except yaml.YAMLError as err:
         raise ConfigError(
             f"{path} is not valid YAML: {err}\nFix the line it names (indentation, a missing "
             "colon or quote). No job was started."
         ) from None
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
+    """The configuration file at `path`, validated; a ConfigError names the file."""
+    config = read_config(path)
     try:
         return validate_config(config, schema_path)
     except ConfigError as err:

@@ -15,6 +15,10 @@ ties share the average rank and a model without a score in a resample ranks last
 of the resampled ranks at `level` (attained ranks, no interpolation) and `p_best` the share of
 resamples in which the model is first outright. A winner is stable when it is first in at least
 `level` of the resamples; `rank_high == 1` implies this (it needs (1 + level) / 2).
+
+A task whose splits share copies (exact, reverse-complement or near; `results/tables/leakage.csv`,
+docs/semantics.md, Leakage) is marked: its rows' `leakage` column says what the splits share,
+and the Markdown marks the task with ‡ — its scores may be optimistic.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ COLUMNS = [
     "rank_high",
     "p_best",
     "training_overlap",
+    "leakage",
 ]
+LEAKAGE_MARK = "‡"
 _PAIRED = {"paired_diff": "diff", "paired_ci_low": "diff_ci_low", "paired_ci_high": "diff_ci_high"}
 _TASK_BASELINE = ["baseline_model", "baseline_probe", "test", "alternative"]
 _TIE_BREAK = ["probe", "representation", "layer", "width"]
@@ -165,6 +171,7 @@ def leaderboard(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    leakage: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per task × metric, each model's best configuration at full data and headline target
     (chosen on the observed test data, not per resample) with its summary mean and CI, its
@@ -173,7 +180,9 @@ def leaderboard(
     and `p_best` (see the module docstring). A model whose summary rows carry a
     `training_overlap` (trained on the task's assays: not zero-shot / frozen-only) is listed
     after the ranked models, without a rank. `load_predictions(run key + seed)` gives a run's
-    predictions (`id`, targets, `<target>_pred`); every model's test ids must agree."""
+    predictions (`id`, targets, `<target>_pred`); every model's test ids must agree.
+    `leakage`: {task: what its splits share} (glmeval.data.leakage.leakage_marks), each row's
+    `leakage` (empty for a task without copies across its splits)."""
     comparison_rows = {tuple(row[k] for k in CONFIG): row for row in comparisons.to_dict("records")}
     task_baseline = {
         (row["task"], row["target"], row["train_fraction"], row["metric"]): row
@@ -213,7 +222,9 @@ def leaderboard(
             parts.append(pd.concat([best.assign(**ranks), pd.DataFrame(extra)], axis=1))
     if not parts:
         return pd.DataFrame(columns=COLUMNS)
-    board = pd.concat(parts, ignore_index=True)[COLUMNS]
+    board = pd.concat(parts, ignore_index=True)
+    board["leakage"] = [(leakage or {}).get(task, "") for task in board["task"]]
+    board = board[COLUMNS]
     return board.sort_values(["task", "metric", "rank", "model"], kind="stable").reset_index(
         drop=True
     )
@@ -264,6 +275,22 @@ def _p(x) -> str:
     return "—" if _missing(x) else ("<0.001" if x < 0.001 else f"{x:.3f}")
 
 
+def _p_cell(row, group: pd.DataFrame) -> str:
+    """The test p of a leaderboard row, or why there is none: the baseline itself, no baseline,
+    or a Mann-Whitney test with one seed on a side (it needs two replicates per side)."""
+    if not _missing(row.p_value):
+        return _p(row.p_value)
+    if _missing(row.baseline_model):
+        return "— (no baseline)"
+    if row.model == row.baseline_model and row.probe == row.baseline_probe:
+        return "— (baseline)"
+    base = group[(group.model == row.baseline_model) & (group.probe == row.baseline_probe)]
+    seeds = [row.n_replicates, *base.n_replicates]
+    if row.test == "mannwhitney" and min(seeds) < 2:
+        return "— (one seed: no test)"
+    return "—"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -311,6 +338,32 @@ def _stability_lines(board: pd.DataFrame, level: float) -> list[str]:
     return lines
 
 
+def _leaked(row) -> str:
+    """What a task's splits share (its leaderboard rows' `leakage`), or ''."""
+    value = getattr(row, "leakage", "")
+    return "" if _missing(value) else str(value)
+
+
+def _leakage_lines(board: pd.DataFrame) -> list[str]:
+    """The note on tasks whose splits share copies, if any."""
+    if "leakage" not in board:
+        return []
+    marked = board.drop_duplicates("task")
+    marked = [(r.task, _leaked(r)) for r in marked.itertuples() if _leaked(r)]
+    if not marked:
+        return []
+    listed = "; ".join(f"{task} ({shared})" for task, shared in marked)
+    return [
+        "",
+        (
+            f"{LEAKAGE_MARK} The splits of these tasks share copies of sequences (pairs of exact, "
+            f"reverse-complement or near copies, results/tables/leakage.csv): {listed}. A model "
+            "scored on test rows with copies in its training data may look better than it is; "
+            "docs/semantics.md, Leakage says how to resplit."
+        ),
+    ]
+
+
 def _config_text(row) -> str:
     inside = row.representation if _missing(row.layer) else f"{row.representation}, L{row.layer:g}"
     return f"{row.probe} ({inside})"
@@ -328,6 +381,7 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
             "come from resampling the test rows jointly for all models; a winner is stable when "
             f"it ranks first in at least {pct} of resamples."
         ),
+        *_leakage_lines(board),
         "",
         "## Stability",
         "",
@@ -342,6 +396,9 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
                 f"test {head.test} ({head.alternative})"
             )
         methods = ", ".join(sorted(group.ci_method.dropna().unique()))
+        shared = _leaked(head)
+        if shared:
+            about = f"{LEAKAGE_MARK} splits share copies ({shared}); " + about
         rows = [
             [
                 f"{r.rank:g} [{r.rank_low:g}–{r.rank_high:g}]"
@@ -353,7 +410,7 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
                 "—"
                 if _missing(r.diff)
                 else f"{_signed(r.diff)} [{_signed(r.diff_ci_low)}, {_signed(r.diff_ci_high)}]",
-                _p(r.p_value),
+                _p_cell(r, group),
             ]
             for r in group.itertuples()
         ]
@@ -365,7 +422,8 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
             f"Δ vs baseline [{pct} CI]",
             "test p",
         ]
-        lines += ["", f"## {task} — {metric}", "", f"{about}; mean CIs: {methods}.", ""]
+        title = f"{task} {LEAKAGE_MARK}" if shared else task
+        lines += ["", f"## {title} — {metric}", "", f"{about}; mean CIs: {methods}.", ""]
         lines += _table(header, rows)
     return "\n".join(lines) + "\n"
 
@@ -381,15 +439,21 @@ def write_leaderboard(
     md_path: str | Path,
     n_boot: int = 1000,
     root: str | Path = ".",
+    leakage_path: str | Path | None = None,
 ) -> None:
     """The leaderboard CSV and its Markdown rendering from the stats tables, reading each run's
-    predictions from its directory under `root`."""
+    predictions from its directory under `root`; tasks whose splits share copies (the leakage
+    table at `leakage_path`, if given) are marked."""
+    from glmeval.data.leakage import leakage_marks
+
+    marks = leakage_marks(pd.read_csv(leakage_path)) if leakage_path else {}
     board = leaderboard(
         pd.read_csv(summary_path),
         pd.read_csv(comparisons_path),
         pd.read_csv(metrics_path),
         predictions_loader(root),
         n_boot,
+        leakage=marks,
     )
     write_csv(board, csv_path)
     with atomic_path(md_path) as tmp:

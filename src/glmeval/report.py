@@ -95,3 +95,96 @@ def write_probe_stats(
     comparisons = stats.compare(table, baselines, load_predictions, n_boot)
     write_csv(mark_overlaps(summary, overlaps or {}), summary_path)
     write_csv(mark_overlaps(comparisons, overlaps or {}), comparisons_path)
+
+
+def leakage_landing(path: str | Path = "results/tables/leakage.csv") -> list[dict]:
+    """The report's leakage mark: one {task, shared} per task whose splits share copies (the
+    leakage table at `path`, pairs after any resplit; docs/semantics.md, Leakage), [] when
+    there is none or the table is not written yet."""
+    from glmeval.data.leakage import leakage_marks
+
+    if not Path(path).exists():
+        return []
+    marks = leakage_marks(pd.read_csv(path))
+    return [{"task": task, "shared": shared} for task, shared in marks.items()]
+
+
+# --------------------------------------------------------------------------- the report's landing
+
+
+def _inline_html(text: str) -> str:
+    """Markdown's `code` spans as <code>, everything else escaped."""
+    import html
+    import re
+
+    parts = re.split(r"`([^`]*)`", text)
+    return "".join(
+        f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts)
+    )
+
+
+def _cells(line: str) -> list[str]:
+    import re
+
+    cells = re.split(r"(?<!\\)\|", line.strip().removeprefix("|").removesuffix("|"))
+    return [c.strip().replace("\\|", "|") for c in cells]
+
+
+def leaderboard_html(markdown: str) -> str:
+    """The leaderboard's Markdown (`glmeval.leaderboard.to_markdown`: headings, paragraphs,
+    bullet lists, pipe tables, `code`) as HTML on one line, for the report's landing page (an
+    rst `raw` block); its `# Leaderboard` title is left to the page."""
+    out, paragraph, items, table = [], [], [], []
+
+    def flush() -> None:
+        if paragraph:
+            out.append(f"<p>{_inline_html(' '.join(paragraph))}</p>")
+        if items:
+            out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in items) + "</ul>")
+        if table:
+            head, *rows = [_cells(r) for r in table if not set(r) <= set("|-: ")]
+            cells = "".join(f"<th>{_inline_html(c)}</th>" for c in head)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>"
+                for row in rows
+            )
+            out.append(f'<table class="leaderboard"><tr>{cells}</tr>{body}</table>')
+        paragraph.clear(), items.clear(), table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            if paragraph or items:
+                flush()
+            table.append(line)
+        elif line.startswith("- "):
+            if paragraph or table:
+                flush()
+            items.append(line[2:])
+        elif line.startswith("#"):
+            flush()
+            level, title = len(line) - len(line.lstrip("#")), line.lstrip("#").strip()
+            if level > 1:
+                out.append(f"<h4>{_inline_html(title)}</h4>")
+        elif line.strip():
+            if items or table:
+                flush()
+            paragraph.append(line.strip())
+        else:
+            flush()
+    flush()
+    return "".join(out)
+
+
+def report_landing(
+    leaderboard_md: str | Path = "results/tables/leaderboard.md",
+    figures: Iterable[tuple[str, str | Path]] = (),
+) -> dict:
+    """What the report's landing page (workflow/report/workflow.rst) shows besides the
+    configuration: `leaderboard`, the leaderboard as HTML ('' before it is written), and
+    `figures`, the names of the figures this run made (of `figures`: (name, PNG path) pairs,
+    those whose PNG exists), which its introduction cites."""
+    path = Path(leaderboard_md)
+    return {
+        "leaderboard": leaderboard_html(path.read_text()) if path.exists() else "",
+        "figures": [name for name, png in figures if Path(png).exists()],
+    }

@@ -6,6 +6,11 @@ value means a larger predicted change: `cosine_distance` = 1 − cosine similari
 with the signed effect (spec §6.3). A cell type's value is the mean of its elements' r (HepG2 =
 LDLR, SORT1, F9; K562 = PKLR), its CI the percentile interval of that mean over resamples drawn
 within each element.
+
+Any dataset with measured effects is evaluated this way: CAGI5's `effect`, or the column a
+user's variants name with `effect:` (zero-shot scores against its absolute value, transfer
+effects against it signed); per element where the variants have an `element` column, else over
+all of them as one element, `all`.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ def evaluate_variants(
     windows: Mapping[str, int | None] | None = None,
     length: int | None = None,
     overlaps: Mapping[str, str] | None = None,
+    effect: str = "effect",
 ) -> pd.DataFrame:
     """The long table: one row per (training, model, window, score, element or cell type) with
     n, Pearson and Spearman r and their CIs. `variants`: the dataset's windows (`length` bases;
@@ -123,17 +129,25 @@ def evaluate_variants(
     table, which carries its own variants' measured effects (a model with its own window length
     in `windows` may keep other variants); `transfer`: (labels {task, model, probe,
     representation, layer}, effects table) pairs; `overlaps`: model -> why it is not zero-shot /
-    frozen-only on these data (glmeval.cards), its rows' `training_overlap`."""
+    frozen-only on these data (glmeval.cards), its rows' `training_overlap`; `effect`: the
+    column of measured effects (zero-shot scores are correlated with its absolute value: CAGI5's
+    `abs_effect` where the column is CAGI5's `effect`)."""
     truth = variants.set_index("id")
     windows, overlaps = windows or {}, overlaps or {}
     parts = []
 
-    def add(training, model, window, score, rows, values, target):
+    def add(training, model, window, score, rows, values, signed):
         note = overlaps.get(model.split("/")[0], "")
+        truth_values = pd.to_numeric(rows[effect], errors="coerce").to_numpy(np.float64)
+        if not signed:
+            cagi5 = effect == "effect" and "abs_effect" in rows
+            truth_values = rows["abs_effect"].to_numpy(np.float64) if cagi5 else abs(truth_values)
+        elements = rows["element"] if "element" in rows else pd.Series("all", index=rows.index)
+        values = np.asarray(values, np.float64)
         table = correlations(
-            np.asarray(values, np.float64),
-            rows[target].to_numpy(np.float64),
-            rows["element"].to_numpy(),
+            np.where(np.isnan(truth_values), np.nan, values),  # no effect measured: missing
+            truth_values,
+            elements.astype(str).to_numpy(),
             groups,
             n_boot,
         )
@@ -152,7 +166,7 @@ def evaluate_variants(
     for model, scores in zero_shot.items():
         for name, values in zero_shot_scores(scores).items():
             window = windows.get(model, length)
-            add("zero-shot", model, window, name, scores, values, "abs_effect")
+            add("zero-shot", model, window, name, scores, values, signed=False)
     for labels, effects in transfer:
         add(
             f"transfer: {labels['task']}",
@@ -161,7 +175,7 @@ def evaluate_variants(
             f"{labels['representation']} L{labels['layer']}",
             truth.loc[effects["id"]],
             effects["effect_pred"],
-            "effect",
+            signed=True,
         )
     long = pd.concat(parts, ignore_index=True)
     keys = ["training", "dataset", "model", "window", "score"]

@@ -59,6 +59,26 @@ class VariantError(ValueError):
     """A variant table row is not a valid SNV; the message names the row id."""
 
 
+#: A VCF's or table's key columns as the input spelled them, and the copies the windows are cut
+#: from (the FASTA's sequence name, upper-cased alleles: glmeval.data.variants).
+INPUT_KEYS = ("CHROM", "POS", "REF", "ALT")
+WINDOW_KEYS = ("chrom", "pos", "ref", "alt")
+
+
+def keyed_scores(variants: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    """The zero-shot output: the variants' own columns (their windows left out), then the
+    scores, row by row. One set of keys: a VCF's or table's `CHROM`, `POS`, `REF`, `ALT` as the
+    input spelled them (not also `chrom`, `pos`, `ref`, `alt`, the copies the windows were cut
+    from); CAGI5's `chrom`, `pos`, `ref`, `alt`."""
+    keys = variants.drop(columns=["ref_sequence", "alt_sequence"])
+    if set(INPUT_KEYS) <= set(keys.columns):
+        keys = keys.drop(columns=[c for c in WINDOW_KEYS if c in keys.columns])
+    if scored["id"].tolist() != variants["id"].tolist():
+        raise ValueError("the scores are not in the variants' order (their ids differ)")
+    scores = scored.drop(columns="id").set_axis(keys.index)
+    return pd.concat([keys, scores], axis=1)
+
+
 def score_variants(
     embedder: Embedder,
     table: pd.DataFrame,

@@ -6,11 +6,13 @@ from pathlib import Path
 from glmeval import cards, cluster
 from glmeval import config as glm_config
 from glmeval.data.tasks import SPLITS
+from glmeval.data.variants import effect_column
 from glmeval import provenance
+from glmeval import report as report_tables
 from glmeval.figures import plan as figure_plan
 from glmeval.probes.kinds import LINEAR_PROBES
 
-glm_config.validate_config(config, REPO_DIR / "config" / "schema.yaml")
+glm_config.validate_config(config, glm_config.SCHEMA)  # config/schema.yaml
 CONFIG_SHA256 = provenance.config_hash(config)
 
 PROBE_JOBS = glm_config.probe_jobs(config)
@@ -18,11 +20,18 @@ PROBE_JOBS = glm_config.probe_jobs(config)
 TRAINING_OVERLAPS = cards.task_overlaps(config)
 # tasks with probe jobs (the others are only prepared, by the `data` target)
 TASKS = [task for task in config["tasks"] if any(j.task == task for j in PROBE_JOBS)]
+# (a configuration of variants only has no probe tables)
 TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
-    "results/tables/probe_metrics.csv",
-    "results/tables/probe_summary.csv",
-    "results/tables/probe_comparisons.csv",
-    "results/tables/leakage.csv",
+    *(
+        [
+            "results/tables/probe_metrics.csv",
+            "results/tables/probe_summary.csv",
+            "results/tables/probe_comparisons.csv",
+            "results/tables/leakage.csv",
+        ]
+        if TASKS
+        else []
+    ),
     "results/tables/model_cards.csv",
 ]
 ZEROSHOT = {
@@ -40,11 +49,11 @@ VARIANT_WINDOWS = sorted(
         if glm_config.variant_window(config, name, m)
     }
 )
-# CAGI5 datasets (measured effects per element) that have scores to evaluate
+# datasets with measured effects (CAGI5's, or a user's effect: column) and scores to evaluate
 VARIANT_TABLES = [
     f"results/tables/{name}_{table}.csv"
     for name, v in config["variants"].items()
-    if "cagi5" in v and (name in ZEROSHOT or v.get("transfer"))
+    if effect_column(v) and (name in ZEROSHOT or v.get("transfer"))
     for table in ("table1", "correlations")
 ]
 EMBEDDINGS = sorted(
@@ -389,4 +398,6 @@ def figure_job(wildcards):
 config["report_landing"] = {
     "provenance": provenance.read_provenance("results/tables/provenance.csv"),
     "skipped": [dataclasses.asdict(s) for s in SKIPPED_FIGURES],
+    # tasks whose splits share copies (marked ‡ on the leaderboard too)
+    "leakage": report_tables.leakage_landing("results/tables/leakage.csv"),
 }

@@ -63,19 +63,24 @@ rule figure_index:
 
 rule leaderboard:
     """Per task: each representation's best probe, its difference from the baseline and its
-    rank with a bootstrap interval."""
+    rank with a bootstrap interval; tasks whose splits share copies are marked."""
     input:
         summary="results/tables/probe_summary.csv",
         comparisons="results/tables/probe_comparisons.csv",
         metrics="results/tables/probe_metrics.csv",
         predictions=PREDICTIONS,
+        leakage="results/tables/leakage.csv",
     output:
         csv=report(
             "results/tables/leaderboard.csv",
             caption="../report/leaderboard.rst",
             category="Leaderboard",
         ),
-        md="results/tables/leaderboard.md",
+        md=report(
+            "results/tables/leaderboard.md",
+            caption="../report/leaderboard.rst",
+            category="Leaderboard",
+        ),
     log:
         "logs/leaderboard.log",
     conda:

@@ -1,3 +1,15 @@
+from glmeval import report as glm_report
+
+# The report's landing page (report/workflow.rst) shows the leaderboard first, and cites only the
+# figures this run made.
+config["report_landing"].update(
+    glm_report.report_landing(
+        "results/tables/leaderboard.md",
+        [(f.name, f.outputs["png"]) for f in FIGURE_JOBS],
+    )
+)
+
+
 rule task_table:
     input:
         task_metrics,

@@ -36,7 +36,8 @@ rule transfer_effects:
 
 
 rule variant_tables:
-    """Per-element correlations with CIs, and the Table 1 of a CAGI5-like dataset."""
+    """Per-element correlations with CIs, and the Table 1 of a dataset with measured effects
+    (CAGI5's, or the column a user's variants name with effect:)."""
     input:
         variants="resources/variants/{variants}/variants.parquet",
         zeroshot=lambda wc: ZEROSHOT.get(wc.variants, []),
@@ -59,5 +60,6 @@ rule variant_tables:
         length=lambda wc: config["variants"][wc.variants].get("length"),
         n_boot=config["bootstrap"],
         overlaps=lambda wc: TRAINING_OVERLAPS.get(wc.variants, {}),
+        effect=lambda wc: effect_column(config["variants"][wc.variants]),
     script:
         "../scripts/variant_tables.py"

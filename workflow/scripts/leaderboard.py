@@ -10,4 +10,5 @@ write_leaderboard(
     snakemake.output.csv,
     snakemake.output.md,
     n_boot=snakemake.params.n_boot,
+    leakage_path=snakemake.input.leakage,
 )

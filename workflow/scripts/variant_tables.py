@@ -24,6 +24,7 @@ long = evaluate_variants(
     windows={m: w or params.length for m, w in params.windows.items()},
     length=params.length,
     overlaps=params.overlaps,
+    effect=params.effect,
 )
 write_csv(long, snakemake.output.correlations)
 table = table1(long, params.cell_types)

@@ -5,7 +5,7 @@ import pandas as pd
 from glmeval.config import resolve_device
 from glmeval.io import write_parquet
 from glmeval.models import load_embedder
-from glmeval.zeroshot import available_scores, score_variants
+from glmeval.zeroshot import available_scores, keyed_scores, score_variants
 
 sys.stderr = open(snakemake.log[0], "w")
 settings = snakemake.params.zeroshot
@@ -29,5 +29,4 @@ scored = score_variants(
     strands=settings.get("strands", "forward"),
     batch_size=settings.get("batch_size", 32),
 )
-keys = variants.drop(columns=["ref_sequence", "alt_sequence"])  # the input's own columns
-write_parquet(pd.concat([keys, scored.drop(columns="id")], axis=1), snakemake.output[0])
+write_parquet(keyed_scores(variants, scored), snakemake.output[0])  # the input's own keys

@@ -11,8 +11,22 @@ both sides of a split.
   always a true near-duplicate; a pair at the threshold is found with probability
   1 − (1 − J^rows)^bands (0.99 at J = 0.5 with the defaults).
 
-`resplit` moves every group of copies (exact and reverse-complement, and near ones if asked)
-to one split: the split that holds most of the group, ties to train, then valid, then test.
+`resplit` moves every group of copies (connected by pairs of the chosen kinds, within or
+across splits) to one split, so that no copy of the group is left on the other side:
+
+- a group goes to the split that holds most of its rows (the fewest rows move);
+- a tie goes to the tied split that has shrunk most so far relative to its size before the
+  resplit (so the splits keep the proportions they had; no split collapses), then in train,
+  valid, test order; groups are taken in a fixed order (majority groups first, then ties in
+  the order of their first row), so the result is deterministic;
+- rows of a `fixed` split (by default a test split given as its own file) never move, and
+  no row moves into it: a group with rows in a fixed split and elsewhere stays as it is, and
+  is counted as `unresolved` (its copies remain in the audit).
+
+Adapter-flanked libraries (lentiMPRA: each element between fixed adapters, in both
+orientations) are not exact reverse complements of each other, since the adapters are not
+reverse-complemented; their two orientations share every canonical k-mer of the element and
+are near copies, so `near` is the kind that keeps them together.
 """
 
 from __future__ import annotations
@@ -91,9 +105,12 @@ def minhash(sequences: list[str], k: int, n_hashes: int) -> np.ndarray:
     return signatures
 
 
-def _near_pairs(sequences, split_of, k, threshold, n_bands, rows_per_band) -> dict:
-    """{(row a, row b): Jaccard} of the pairs in different splits whose canonical k-mer sets
-    have Jaccard ≥ threshold: MinHash band collisions, each verified exactly."""
+def _near_pairs(
+    sequences, split_of, k, threshold, n_bands, rows_per_band, within: bool = False
+) -> dict:
+    """{(row a, row b): Jaccard} of the pairs in different splits (any two rows with `within`)
+    whose canonical k-mer sets have Jaccard ≥ threshold: MinHash band collisions, each
+    verified exactly."""
     signatures = minhash(sequences, k, n_bands * rows_per_band)
     split_codes = np.unique(np.asarray(split_of), return_inverse=True)[1]
     has_kmers = signatures[:, 0] != _NONE
@@ -106,9 +123,11 @@ def _near_pairs(sequences, split_of, k, threshold, n_bands, rows_per_band) -> di
         rows = rows[np.argsort(key[rows], kind="stable")]
         ends = np.flatnonzero(np.diff(key[rows])) + 1
         for bucket in np.split(rows, ends):
-            if len(bucket) > 1 and len(set(split_codes[bucket])) > 1:
+            if len(bucket) > 1 and (within or len(set(split_codes[bucket])) > 1):
                 candidates.update(
-                    (a, b) for a, b in combinations(sorted(bucket), 2) if split_of[a] != split_of[b]
+                    (a, b)
+                    for a, b in combinations(sorted(bucket), 2)
+                    if within or split_of[a] != split_of[b]
                 )
     sets: dict[int, np.ndarray] = {}
     near = {}
@@ -124,10 +143,11 @@ def _near_pairs(sequences, split_of, k, threshold, n_bands, rows_per_band) -> di
 
 
 def find_leaks(
-    splits: dict[str, pd.DataFrame], column: str = "sequence", **options
+    splits: dict[str, pd.DataFrame], column: str = "sequence", within: bool = False, **options
 ) -> pd.DataFrame:
     """Every cross-split pair of copies: columns kind, split_a, id_a, split_b, id_b, jaccard
-    (split_a before split_b in train, valid, test order)."""
+    (split_a before split_b in train, valid, test order). With `within`, pairs inside a split
+    too (what `resplit` groups by, so that a moved row takes its copies with it)."""
     settings = DEFAULTS | options
     frame = pd.concat(
         [splits[s][["id", column]].assign(split=s) for s in SPLITS], ignore_index=True
@@ -139,14 +159,14 @@ def find_leaks(
         first_row.setdefault(seq, []).append(row)
     for rows in first_row.values():
         for a, b in combinations(rows, 2):
-            if split_of[a] != split_of[b]:
+            if within or split_of[a] != split_of[b]:
                 pairs[a, b] = ("exact", 1.0)
     for row, seq in enumerate(sequences):
         rc = reverse_complement(seq)
         if rc == seq:
             continue
         for other in first_row.get(rc, ()):
-            if split_of[other] != split_of[row]:
+            if within or split_of[other] != split_of[row]:
                 pairs.setdefault((min(row, other), max(row, other)), ("reverse_complement", 1.0))
     near = _near_pairs(
         sequences,
@@ -155,6 +175,7 @@ def find_leaks(
         settings["threshold"],
         settings["n_bands"],
         settings["rows_per_band"],
+        within,
     )
     for pair in near.keys() - pairs.keys():
         pairs[pair] = ("near", near[pair])
@@ -187,10 +208,18 @@ def summarize(leaks: pd.DataFrame, n_examples: int = DEFAULTS["examples"]) -> di
 
 
 def resplit(
-    splits: dict[str, pd.DataFrame], leaks: pd.DataFrame, kinds=("exact", "reverse_complement")
-) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """`splits` with every group of copies (connected by pairs of `kinds`) in one split, and
-    the number of rows moved into each split."""
+    splits: dict[str, pd.DataFrame],
+    leaks: pd.DataFrame,
+    kinds=("exact", "reverse_complement"),
+    fixed=(),
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    """`splits` with every group of copies (connected by pairs of `kinds` in `leaks`, best
+    found with `find_leaks(..., within=True)`) in one split, by the rules of the module
+    docstring; rows of the `fixed` splits never move. Returns the new splits and what moved:
+    `moved_into` (rows per destination), `moves` (`from->to` counts), `groups` (groups of
+    copies spanning splits), `groups_moved`, `unresolved` (groups and rows left spanning a
+    fixed split), `sizes_before`/`sizes_after`, and `rows`: each moved row as (id, from, to)."""
+    fixed = set(fixed)
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -201,20 +230,115 @@ def resplit(
 
     for a, b in leaks.loc[leaks["kind"].isin(kinds), ["id_a", "id_b"]].itertuples(index=False):
         parent[find(a)] = find(b)
-    split_of = {i: s for s in SPLITS for i in splits[s]["id"]}
+    frame = pd.concat([splits[s].assign(_split=s) for s in SPLITS], ignore_index=True)
+    split_of = dict(zip(frame["id"], frame["_split"]))
+    position = {row_id: i for i, row_id in enumerate(frame["id"])}
     members: dict[str, list[str]] = {}
     for row in parent:
         members.setdefault(find(row), []).append(row)
-    target = {}
-    for group in members.values():
+    groups = [
+        sorted(group, key=position.__getitem__)
+        for group in members.values()
+        if len({split_of[i] for i in group}) > 1
+    ]
+    before = {s: len(splits[s]) for s in SPLITS}
+    size = dict(before)
+    target: dict[str, str] = {}
+    unresolved = {"groups": 0, "rows": 0}
+    ties = []
+    for group in sorted(groups, key=lambda g: position[g[0]]):
         votes = Counter(split_of[i] for i in group)
-        best = max(SPLITS, key=lambda s: (votes[s], -SPLITS.index(s)))
-        target.update({i: best for i in group})
-    frame = pd.concat([splits[s].assign(_split=s) for s in SPLITS], ignore_index=True)
-    destination = frame["id"].map(target).fillna(frame["_split"])
-    moved = {s: int(((destination == s) & (frame["_split"] != s)).sum()) for s in SPLITS}
+        if fixed & votes.keys():
+            unresolved["groups"] += 1
+            unresolved["rows"] += len(group)
+            continue
+        most = max(votes.values())
+        best = [s for s in SPLITS if votes[s] == most]
+        if len(best) > 1:
+            ties.append((group, votes, best))
+            continue
+        _assign(group, best[0], votes, target, size)
+    for group, votes, best in ties:  # each to the tied split that has shrunk most so far
+        chosen = min(best, key=lambda s: (size[s] / max(before[s], 1), SPLITS.index(s)))
+        _assign(group, chosen, votes, target, size)
+    destination = pd.Series(
+        [target.get(i, s) for i, s in zip(frame["id"], frame["_split"])], index=frame.index
+    )
+    moved = frame["_split"] != destination
+    rows = list(zip(frame["id"][moved], frame["_split"][moved], destination[moved]))
+    moves = Counter(f"{a}->{b}" for _, a, b in rows)
     new = {s: frame[destination == s].drop(columns="_split").reset_index(drop=True) for s in SPLITS}
-    return new, moved
+    report = {
+        "moved_into": {s: int(((destination == s) & moved).sum()) for s in SPLITS},
+        "moves": {f"{a}->{b}": moves[f"{a}->{b}"] for a in SPLITS for b in SPLITS if a != b},
+        "groups": len(groups),
+        "groups_moved": len({find(i) for i, _, _ in rows}),
+        "unresolved": unresolved,
+        "fixed": sorted(fixed, key=SPLITS.index),
+        "sizes_before": before,
+        "sizes_after": {s: len(new[s]) for s in SPLITS},
+        "rows": rows,
+    }
+    return new, report
+
+
+def _assign(group, split, votes, target, size) -> None:
+    """Send `group` to `split`, updating the running split sizes."""
+    target.update({i: split for i in group})
+    for s, n in votes.items():
+        if s != split:
+            size[s] -= n
+            size[split] += n
+
+
+def leakage_warning(name: str, audit: dict) -> str | None:
+    """The warning for a task whose splits still share copies (after any resplit): counts per
+    split pair and kind, where the semantics are documented, and what to set; None if clean."""
+    parts = []
+    for a, b in combinations(SPLITS, 2):
+        counts = {kind: audit["pairs"][kind][f"{a}-{b}"] for kind in KINDS}
+        total = sum(counts.values())
+        if total:
+            detail = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items() if n)
+            what = "" if parts else " copies / reverse complements"
+            parts.append(f"{total}{what} across {a}/{b} ({detail} pairs)")
+    if not parts:
+        return None
+    asked = audit.get("resplit", {}).get("kinds", [])
+    found = [kind for kind in KINDS if any(audit["pairs"][kind].values())]
+    hint = (
+        "resplit: leakage: {resplit: [exact, reverse_complement, near]} keeps each group of "
+        "copies in one split (near: adapter-flanked elements in both orientations)"
+    )
+    missing = [kind for kind in found if kind not in asked]
+    if asked and missing:
+        hint = f"resplit: add {missing} to leakage.resplit (it has {asked})"
+    elif asked:
+        hint = (
+            "resplit left them: they have rows in a fixed split "
+            f"({audit['resplit'].get('fixed', [])}, given as its own file), which resplit never "
+            "changes; set leakage.fixed, or remove the copies from the files"
+        )
+    return (
+        f"warning: task {name!r}: {'; '.join(parts)}; a probe scored on a split that shares "
+        f"copies with its training data may look better than it is; see docs/semantics.md, "
+        f"Leakage; {hint}."
+    )
+
+
+def leakage_marks(table: pd.DataFrame) -> dict[str, str]:
+    """{task: what its splits share} for the tasks of a `leakage_table` with copies across
+    splits (pairs after any resplit), e.g. `train-valid: 732 near`: the leaderboard's and the
+    report's mark."""
+    marks = {}
+    shared = table[table["pairs"] > 0]
+    for task, rows in shared.groupby("task", sort=True):
+        by_splits = []
+        for splits, part in rows.groupby("splits", sort=False):
+            kinds = ", ".join(f"{int(r.pairs)} {r.kind}" for r in part.itertuples())
+            by_splits.append(f"{splits}: {kinds}")
+        marks[task] = "; ".join(by_splits)
+    return marks
 
 
 def leakage_table(audits: dict[str, dict]) -> pd.DataFrame:

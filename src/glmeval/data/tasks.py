@@ -62,10 +62,11 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
     id_col = source.get("id_column", "id")
     seq_col = source.get("sequence_column", "sequence")
     split_col = source.get("split_column", "split")
+    names = {**{s: s for s in SPLITS}, **source.get("split_names", {})}
     if "files" in source:
         parts = []
-        for split in SPLITS:
-            part = read_table(source["files"][split]).assign(**{split_col: split})
+        for split in (s for s in SPLITS if s in source["files"]):
+            part = read_table(source["files"][split]).assign(**{split_col: names[split]})
             if id_col not in part.columns:
                 part[id_col] = [f"{split}-{i}" for i in range(len(part))]
             parts.append(part)
@@ -98,11 +99,10 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
         if id_col not in df.columns:
             df[id_col] = [f"row-{i}" for i in range(len(df))]
     if "random_split" in source:
-        df[split_col] = _random_split(len(df), **source["random_split"])
+        _draw_splits(df, source, split_col, names, where)
     missing = [c for c in [id_col, seq_col, split_col, *targets] if c not in df.columns]
     if missing:
         raise ValueError(f"{where}: missing column(s) {missing}; it has {list(df.columns)}.")
-    names = {**{s: s for s in SPLITS}, **source.get("split_names", {})}
     df = df.rename(columns={id_col: "id", seq_col: "sequence"})
     df["id"] = df["id"].astype(str)
     # a missing sequence is empty (astype(str) would make NaN the valid sequence "NAN")
@@ -129,6 +129,39 @@ def _table_splits(source: dict, targets: list[str]) -> tuple[dict[str, pd.DataFr
     return splits, provenance | ({"uppercased_rows": lower} if lower else {})
 
 
+def _draw_splits(df: pd.DataFrame, source: dict, split_col: str, names: dict, where) -> None:
+    """`random_split` in place: the splits it names are drawn at random (seeded) from the train
+    rows — the train file's (`files`), the split column's train rows, or every row of a table
+    or FASTA without one when it names both valid and test; the others keep their own file or
+    split value."""
+    options = dict(source["random_split"])
+    drawn = [s for s in ("valid", "test") if s in options]
+    if "files" not in source and len(drawn) == 2:
+        pool = np.ones(len(df), dtype=bool)
+    elif split_col not in df.columns:
+        raise ValueError(
+            f"{where}: random_split draws only {drawn}; the other splits come from the split "
+            f"column {split_col!r}, which it lacks (columns: {list(df.columns)}). Add the "
+            "column, or give random_split both valid and test."
+        )
+    else:
+        pool = (df[split_col].astype(str) == names["train"]).to_numpy()
+    labels = _random_split(
+        int(pool.sum()), options.get("valid", 0), options.get("test", 0), options.get("seed", 0)
+    )
+    if split_col not in df.columns:
+        df[split_col] = None
+    df.loc[pool, split_col] = [names[label] for label in labels]
+
+
+def given_splits(source: dict) -> list[str]:
+    """The default `leakage.fixed`, the splits `resplit` never changes: a test split given as
+    its own file (the user's evaluation set), unless `random_split` draws it. Train and valid
+    files may exchange rows, which is what asking for `resplit` means."""
+    drawn = set(source.get("random_split", {})) - {"seed"}
+    return ["test"] if "test" in source.get("files", {}) and "test" not in drawn else []
+
+
 def _random_split(n: int, valid: float, test: float, seed: int = 0) -> np.ndarray:
     order = np.random.default_rng(seed).permutation(n)
     labels = np.empty(n, dtype=object)
@@ -143,7 +176,8 @@ def prepare_task(name: str, task: dict, out_dir: str | Path) -> dict:
     """Write `{out_dir}/{split}.parquet` and `{out_dir}/task.json` for configured task `name`
     (its file references already resolved to local paths); return the task.json content."""
     source = task["source"]
-    checks = {"invalid": task.get("invalid", "error"), "leakage": task.get("leakage", {})}
+    settings = {"fixed": given_splits(source), **task.get("leakage", {})}
+    checks = {"invalid": task.get("invalid", "error"), "leakage": settings}
     if "archive" in source:
         from glmeval.data.archive import ARCHIVE_TASKS
 
@@ -237,7 +271,7 @@ def write_task(
         if part.empty:
             raise ValueError(f"{where}: the split is empty.")
         splits[split] = part
-    audit = _leakage_audit(splits, sequence_columns, leakage or {})
+    audit = _leakage_audit(name, splits, sequence_columns, leakage or {})
     if check_classes and kind in ("binary", "multilabel"):
         _check_classes(name, kind, targets, splits)
     ids = pd.concat([splits[s]["id"] for s in SPLITS], keys=SPLITS).reset_index(level=0)
@@ -271,30 +305,74 @@ def write_task(
     return meta
 
 
-def _leakage_audit(splits: dict, sequence_columns, settings: dict) -> dict:
+def _leakage_audit(name: str, splits: dict, sequence_columns, settings: dict) -> dict:
     """Audit the splits for copies across them, first moving each group of copies of the
-    `resplit` kinds to one split (in place); the `leakage` entry of task.json."""
+    `resplit` kinds to one split (in place; rows of the `fixed` splits never move), every move
+    logged; the `leakage` entry of task.json. Copies left across splits are a warning on
+    stderr (the job's log), repeated in task.json as `warning`."""
     from glmeval.data import leakage
 
     options = {k: v for k, v in settings.items() if k in leakage.DEFAULTS}
 
-    def audit() -> pd.DataFrame:
+    def audit(within: bool = False) -> pd.DataFrame:
         if len(sequence_columns) == 1:
-            return leakage.find_leaks(splits, sequence_columns[0], **options)
+            return leakage.find_leaks(splits, sequence_columns[0], within, **options)
         columns = list(sequence_columns)  # several sequences per row (splicing): one key
         keyed = {s: splits[s].assign(_key=splits[s][columns].agg("N".join, axis=1)) for s in SPLITS}
-        return leakage.find_leaks(keyed, "_key", **options)
+        return leakage.find_leaks(keyed, "_key", within, **options)
 
     found, report = audit(), {"settings": leakage.DEFAULTS | options}
     n_examples = report["settings"]["examples"]
     kinds = settings.get("resplit", [])
     if kinds:
         before = leakage.summarize(found, n_examples)["pairs"]
-        report["resplit"] = {"kinds": list(kinds), "before": before}
-        new, report["resplit"]["moved_into"] = leakage.resplit(splits, found, kinds)
+        new, moved = leakage.resplit(splits, audit(within=True), kinds, settings.get("fixed", []))
+        rows = moved.pop("rows")
+        _log_resplit(name, kinds, moved, rows)
+        for split in SPLITS:
+            if new[split].empty:
+                raise ValueError(
+                    f"task {name!r}: resplit ({list(kinds)}) left split {split!r} empty: every "
+                    "row of it has a copy in a larger group elsewhere. Split the data again, or "
+                    "resplit fewer kinds."
+                )
+        examples = [dict(zip(("id", "from", "to"), row)) for row in rows[:n_examples]]
+        report["resplit"] = {"kinds": list(kinds), "before": before, **moved, "examples": examples}
         splits.update(new)
         found = audit()
-    return report | leakage.summarize(found, n_examples)
+    report |= leakage.summarize(found, n_examples)
+    warning = leakage.leakage_warning(name, report)
+    if warning:
+        print(warning, file=sys.stderr)
+        report["warning"] = warning
+    return report
+
+
+def _log_resplit(name: str, kinds, moved: dict, rows: list) -> None:
+    """Every moved row, then the counts, on stderr (the prepare_task job's log)."""
+    for row_id, a, b in rows:
+        print(f"task {name!r}: resplit moved row {row_id!r} {a} -> {b}", file=sys.stderr)
+    moves = ", ".join(f"{k} {n}" for k, n in moved["moves"].items() if n) or "none"
+    sizes = ", ".join(
+        f"{s} {moved['sizes_before'][s]} -> {moved['sizes_after'][s]}" for s in SPLITS
+    )
+    line = (
+        f"task {name!r}: resplit {list(kinds)} moved {len(rows)} rows in "
+        f"{moved['groups_moved']} of {moved['groups']} groups of copies ({moves}); sizes: {sizes}"
+    )
+    if moved["unresolved"]["groups"]:
+        line += (
+            f"; {moved['unresolved']['groups']} groups ({moved['unresolved']['rows']} rows) "
+            f"left as they are: they have rows in a fixed split {moved['fixed']}"
+        )
+    print(line, file=sys.stderr)
+    for s in SPLITS:
+        if moved["sizes_after"][s] < 0.75 * moved["sizes_before"][s]:
+            print(
+                f"warning: task {name!r}: resplit shrank {s} from {moved['sizes_before'][s]} to "
+                f"{moved['sizes_after'][s]} rows (most of its copy groups' rows were elsewhere)",
+                file=sys.stderr,
+            )
 
 
 def _numeric_targets(part: pd.DataFrame, targets: list[str], where: str) -> pd.DataFrame:

@@ -72,6 +72,12 @@ class RowSequences:
     labels: Sequence[str]
 
 
+def effect_column(entry: dict) -> str | None:
+    """The column of measured effects a configured variants dataset's scores are correlated
+    with: its `effect` setting, CAGI5's `effect` by default; None when it has none."""
+    return entry.get("effect", "effect" if "cagi5" in entry else None)
+
+
 def check_length(length, where: str) -> None:
     if not isinstance(length, int) or isinstance(length, bool) or length < 2 or length % 2:
         raise ValueError(f"{where}: length must be an even integer >= 2, got {length!r}.")
@@ -338,7 +344,8 @@ def prepare_variants(name: str, source: dict, out_dir: str | Path) -> dict:
     when absent) and `length` (even window length). variants.parquet has columns id, CHROM, POS,
     REF, ALT (the input's), chrom (the FASTA's name), pos, ref, alt (upper case), variant_index,
     ref_sequence, alt_sequence, then the input's other columns (VCF: ID, QUAL, FILTER, INFO).
-    Numeric extra columns named `effect` / `abs_effect` become the task's targets.
+    Numeric extra columns named `effect` / `abs_effect` become the task's targets, and so does
+    the column that `source['effect']` names (which must be there, and numeric).
     """
     where = f"variants {name!r}"
     formats = [k for k in ("vcf", "table") if k in source]
@@ -351,6 +358,20 @@ def prepare_variants(name: str, source: dict, out_dir: str | Path) -> dict:
     path, genome = Path(source[fmt]), Path(source["genome"])
     variants = read_vcf(path) if fmt == "vcf" else read_variant_table(path)
     extras = [c for c in variants.columns if c not in INPUT_KEYS]
+    effect = source.get("effect")
+    if effect is not None:
+        if effect not in extras:
+            raise ValueError(
+                f"{where}: effect column {effect!r} is not in {path}; its columns: "
+                f"{list(variants.columns)}. Set effect: to one of them."
+            )
+        values = pd.to_numeric(variants[effect], errors="coerce")
+        if values.isna().all():
+            raise ValueError(
+                f"{where}: effect column {effect!r} holds no numbers (e.g. "
+                f"{variants[effect].iloc[0]!r}); the measured effects must be numeric."
+            )
+        variants[effect] = values
     ids, duplicates = _variant_ids(variants)
     variants.insert(0, "id", ids)
     table = variants[["id", *INPUT_KEYS]].copy()
@@ -367,11 +388,13 @@ def prepare_variants(name: str, source: dict, out_dir: str | Path) -> dict:
     write_exclusions(excluded, out_dir / "exclusions.tsv")
     report_exclusions(where, excluded, len(kept), out_dir / "exclusions.tsv")
     write_parquet(kept, out_dir / "variants.parquet")
-    targets = [c for c in TARGET_NAMES if c in extras and pd.api.types.is_numeric_dtype(kept[c])]
+    names = [*TARGET_NAMES, *([effect] if effect and effect not in TARGET_NAMES else [])]
+    targets = [c for c in names if c in extras and pd.api.types.is_numeric_dtype(kept[c])]
     meta = {
         "name": name,
         "kind": "variant_effect",
         "targets": targets,
+        "effect": effect,
         "sequence_columns": ["ref_sequence", "alt_sequence"],
         "metrics": ["pearson"] if targets else [],
         "n": len(kept),

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.patches import Patch
+from matplotlib.lines import Line2D
 
-from glmeval.figures.style import GROUP_COLORS, PROBE_TYPE_LABELS, Labels, metric_label
+from glmeval.figures.style import GROUP_MARKERS, PROBE_TYPE_LABELS, Labels, metric_label
 from glmeval.probes.kinds import STRAND_VIEWS, strand_view
 from glmeval.stats import MEAN_TARGET
 
@@ -128,7 +128,8 @@ def probes(results: Results, spec: dict, labels: Labels, metric: str):
 
 
 def models(results: Results, spec: dict, labels: Labels, metric: str):
-    """Fig. 2b: a lollipop per representation (its best probe), one-hot models once per probe."""
+    """Fig. 2b: a lollipop per representation (its best probe), one-hot models once per probe;
+    grouped by kind (its marker), each model in its own colour as in every other figure."""
     rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
     onehot = rows["model"].map(labels.group) == "one-hot"
     entries = pd.concat([_best(rows[~onehot], ["model"]), _best(rows[onehot], ["model", "probe"])])
@@ -142,23 +143,34 @@ def models(results: Results, spec: dict, labels: Labels, metric: str):
             )
         ],
     )
-    groups = list(GROUP_COLORS)
+    groups = list(GROUP_MARKERS)
     entries = entries.sort_values(
         ["group", "mean"], key=lambda c: c.map(groups.index) if c.name == "group" else c
     )
     fig, ax = plt.subplots(figsize=(5.0, 0.9 + 0.32 * len(entries)))
     y = np.arange(len(entries))
-    colors = [GROUP_COLORS[g] for g in entries["group"]]
+    colors = [labels.color(m) for m in entries["model"]]
     low = min(0.0, float(entries["ci_low"].min()))
     ax.hlines(y, low, entries["mean"], color=colors, lw=1.5)
     ax.errorbar(entries["mean"], y, xerr=_ci(entries), fmt="none", ecolor="0.2", capsize=2)
-    ax.scatter(entries["mean"], y, color=colors, s=40, zorder=3)
+    for group in dict.fromkeys(entries["group"]):
+        own = (entries["group"] == group).to_numpy()
+        ax.scatter(
+            entries["mean"][own],
+            y[own],
+            color=[c for c, o in zip(colors, own) if o],
+            marker=GROUP_MARKERS[group],
+            s=40,
+            zorder=3,
+        )
     ax.set_yticks(y, entries["label"])
     ax.set_xlabel(metric_label(metric))
     ax.set_title(spec.get("title", spec["task"]))
     present = [g for g in groups if g in set(entries["group"])]
     ax.legend(
-        handles=[Patch(color=GROUP_COLORS[g], label=g) for g in present],
+        handles=[
+            Line2D([], [], ls="", marker=GROUP_MARKERS[g], color="0.3", label=g) for g in present
+        ],
         fontsize=7,
         bbox_to_anchor=(1.02, 1),
         loc="upper left",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from glmeval.config import ProbeJob, model_settings
 from glmeval.data.tasks import METRICS
+from glmeval.data.variants import effect_column
 
 MULTI_TARGET_KINDS = ("multilabel", "multitask_regression")
 METRIC_LABELS = {"pearson": "Pearson r", "spearman": "Spearman ρ", "auroc": "AUROC", "aupr": "AUPR"}
@@ -27,9 +28,10 @@ CAPTIONS = {
     ),
     "models": (
         "The test {metric} of each representation with its best probe of those listed (as the "
-        "paper's Fig. 2b lollipops), coloured by kind: language models blue, controls grey, "
-        "supervised models green, one-hot orange; one-hot models show each probe. Whiskers: "
-        "95% bootstrap CIs."
+        "paper's Fig. 2b lollipops), grouped by kind, each marked by its shape: language "
+        "models (circles), controls (crosses), supervised models (triangles), one-hot "
+        "(squares); each model has its colour of every figure; one-hot models show each "
+        "probe. Whiskers: 95% bootstrap CIs."
     ),
     "layers": (
         "Test {metric} of each probe at every probed layer (0 = embedding output), one panel "
@@ -118,8 +120,12 @@ def _why_not(kind: str, spec: dict, config: dict, jobs: Sequence[ProbeJob]) -> s
         variants = config.get("variants", {}).get(spec["variants"])
         if variants is None:
             return f"variants {spec['variants']!r} are not configured"
-        if "cagi5" not in variants or not (variants.get("zeroshot") or variants.get("transfer")):
-            return f"variants {spec['variants']!r} have no CAGI5 effects with scores to correlate"
+        scored = variants.get("zeroshot") or variants.get("transfer")
+        if not effect_column(variants) or not scored:
+            return (
+                f"variants {spec['variants']!r} have no CAGI5 effects (nor a column of measured "
+                "effects named by effect:) with scores to correlate"
+            )
         return None
     if kind == "attribution":
         task = spec["task"]

@@ -1,5 +1,6 @@
-"""One style for every figure: readable names for models and probes, a colour per model kept
-across figures, the paper's colour per kind of representation, and atomic PNG + PDF output."""
+"""One style for every figure: readable names for models and probes, one colour per model in
+every figure (from the configuration's model order), a marker per kind of representation, and
+atomic PNG + PDF output."""
 
 from __future__ import annotations
 
@@ -30,13 +31,13 @@ plt.rcParams.update(
     }
 )
 
-#: Kinds of representation and their colours, as in the paper's lollipops (Fig. 2b): language
-#: models blue, supervised models green, one-hot orange; controls grey.
-GROUP_COLORS = {
-    "language model": "#1f77b4",
-    "control": "#7f7f7f",
-    "supervised": "#2ca02c",
-    "one-hot": "#ff7f0e",
+#: Kinds of representation, in the order the lollipops (Fig. 2b) group them, and their markers:
+#: a model keeps its own colour (`Labels.color`) in every figure, its kind is the marker's shape.
+GROUP_MARKERS = {
+    "language model": "o",
+    "control": "X",
+    "supervised": "^",
+    "one-hot": "s",
 }
 FAMILY_GROUPS = {
     "onehot": "one-hot",
@@ -68,7 +69,7 @@ class Labels:
     """How a figure names and colours the configuration's models and probes."""
 
     models: Mapping[str, str] = field(default_factory=dict)  # name -> label
-    groups: Mapping[str, str] = field(default_factory=dict)  # name -> GROUP_COLORS key
+    groups: Mapping[str, str] = field(default_factory=dict)  # name -> GROUP_MARKERS key
     probe_types: Mapping[str, str] = field(default_factory=dict)  # probe name -> type
     order: tuple[str, ...] = ()  # models in configuration order (stable colours)
     #: {task or variants: {model: why it is not zero-shot / frozen-only there}}
@@ -114,8 +115,13 @@ class Labels:
         return self.groups.get(name, "language model")
 
     def color(self, name: str):
+        """The model's colour, the same in every figure of the configuration: the palette in
+        the configuration's model order (a model it does not name: by a hash of its name)."""
         index = self.order.index(name) if name in self.order else crc32(name.encode())
         return _PALETTE[index % len(_PALETTE)]
+
+    def marker(self, name: str) -> str:
+        return GROUP_MARKERS.get(self.group(name), "o")
 
     def probe(self, probe: str, representation: str) -> str:
         """The paper's probe names: Mean-Ridge, CLS-MLP, CNN; one strand's: Mean-Ridge

@@ -181,7 +181,7 @@ def fit(
         seconds = time.perf_counter() - started  # logged only: the history is deterministic
         print(
             f"epoch {epoch}: "
-            + " ".join(f"{k} {v:.4g}" for k, v in entry.items())
+            + " ".join(f"{k} {v:.4g}" for k, v in entry.items() if k != "epoch")
             + f" ({seconds:.1f} s)",
             file=sys.stderr,
             flush=True,
