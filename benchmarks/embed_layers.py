@@ -5,7 +5,7 @@
 Builds a random-initialised Nucleotide-Transformer-shaped ESM with `layers` blocks (offline, tiny
 width), embeds `n` random sequences of `length` bases and prints the median seconds of:
 - naive: the model rerun once per layer (fp32, fixed batch 64, input order), keeping that
-  layer's full token matrices in fp32 as the paper's layer sweep did (spec §4.3, §11);
+  layer's full token matrices in fp32 as the paper's layer sweep did (docs/paper.md, Compute);
 - engine: `glmeval.embed.extract` once: every layer pooled, plus the token matrices of every
   layer (the same content as the naive sweep) or of none (pooled only);
 and the ratio of the naive time to the engine's, with the bytes per sequence each keeps.

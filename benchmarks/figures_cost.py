@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glmeval.config import load_config, probe_jobs
+from glmeval.config import load_config
 from glmeval.figures.plan import figure_plan
 from glmeval.leaderboard import leaderboard
+from glmeval.plan import probe_jobs
 from glmeval.stats import SUMMARY_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]

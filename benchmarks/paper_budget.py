@@ -2,7 +2,7 @@
 task, from glmeval.cluster's cost model (2 FLOP per parameter per token at cluster.GPU_FLOPS),
 against the paper's own runs, which extracted NT once per probed layer.
 
-Dataset sizes are the paper's (spec §4-§8; ChIP-seq and eCLIP from their test sizes at a
+Dataset sizes are the paper's (docs/paper.md, Tasks; ChIP-seq and eCLIP from their test sizes at a
 70/10/20 split); parameter counts are the checkpoints' (Sei: its trunk; convolutions are
 counted at every input position). Prints a Markdown table of GPU-hours.
 
@@ -15,7 +15,8 @@ import argparse
 from pathlib import Path
 
 from glmeval.cluster import GPU_FLOPS, forward_gpu_seconds
-from glmeval.config import load_config, probe_jobs, variant_window
+from glmeval.config import load_config
+from glmeval.plan import probe_jobs, variant_window
 
 REPO = Path(__file__).resolve().parents[1]
 #: sequences (train + valid + test) and bases per sequence of each task family

@@ -21,8 +21,8 @@ CHILD = """
 import sys, time
 import numpy as np, torch
 from glmeval.probes.cnn import RepCNN
-from glmeval.probes.rows import open_rows
-from glmeval.probes.train import TrainConfig, fit
+from glmeval.nn.rows import open_rows
+from glmeval.nn.train import TrainConfig, fit
 
 path, reader, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 torch.set_num_threads(2)

@@ -1,6 +1,6 @@
-"""The Keras architectures ported to PyTorch (spec §3): shapes, exact parameter counts written
-out by hand from the spec, Keras initialisers, the ChIP reduction bug, the two-branch splicing
-model and the length checks."""
+"""The Keras architectures ported to PyTorch (docs/paper.md, Probes): shapes, exact parameter
+counts written out by hand from the paper's code, Keras initialisers, the ChIP reduction bug, the
+two-branch splicing model and the length checks."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from glmeval.models.rbp import RBPNet
+from glmeval.nn.layers import ResidualBlock, init_glorot, init_he_uniform
 from glmeval.probes.cnn import ChipCNN, InsertCNN, MPRAnn, RepCNN, ResidualBind, SpliceCNN
-from glmeval.probes.layers import ResidualBlock, init_glorot, init_he_uniform
 from glmeval.probes.mlp import RepMLP
 
 

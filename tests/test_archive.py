@@ -1,4 +1,5 @@
-"""The paper's h5 archives → task splits, on small files shaped like the real ones (§4, §5, §8)."""
+"""The paper's h5 archives → task splits, on small files shaped like the real ones (docs/paper.md,
+Tasks)."""
 
 from __future__ import annotations
 

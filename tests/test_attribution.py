@@ -1,6 +1,6 @@
-"""Attribution (spec §9): the maps' arithmetic on small cases, the config-time refusals, and, on
-the demo run (conftest.workflow_run), what each method finds in the synthetic tasks' planted
-motifs."""
+"""Attribution (docs/attribution.md): the maps' arithmetic on small cases, the config-time
+refusals, and, on the demo run (conftest.workflow_run), what each method finds in the synthetic
+tasks' planted motifs."""
 
 import copy
 from pathlib import Path
@@ -121,6 +121,20 @@ def test_causal_entropy_predicts_each_token_from_its_prefix(tiny_models):
     assert np.isnan(h[encoded.special]).all()
 
 
+def test_rescale_rule_gives_the_secant_of_the_activation():
+    """DeepLIFT's rule for Exp: Δexp / Δinput for observed rows and references alike, the
+    ordinary gradient where the input does not move."""
+    module = torch.nn.Module()
+    x, ref = torch.tensor([[0.5, 1.0, 2.0]]), torch.tensor([[0.0, 1.0, -1.0]])
+    module.input, module.output = torch.cat([x, ref]), torch.cat([x, ref]).exp()
+    grad_out, grad_in = torch.full((2, 3), 2.0), torch.full((2, 3), 7.0)
+    (got,) = M.rescale_rule(module, (grad_in,), (grad_out,))
+    secant = (x.exp() - ref.exp()) / (x - ref)
+    expected = torch.cat([2 * secant, 2 * secant])
+    expected[:, 1] = 7.0  # no change in the input: the ordinary gradient
+    assert torch.allclose(got, expected)
+
+
 @pytest.fixture
 def demo():
     return yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
@@ -148,8 +162,13 @@ def test_maps_a_model_cannot_give_stop_at_config_time(demo):
         "which tiny_nt (masked_lm) does not take; use ism (any model and probe) or "
         "embedding_gradient (a token-level probe)"
     ) in message
-    assert "maps[5]: reverse_entropy needs a language model head, and onehot (onehot) has none" in message
-    assert "maps[6]: embedding_gradient needs a token-level probe on base-aligned positions" in message
+    assert (
+        "maps[5]: reverse_entropy needs a language model head, and onehot (onehot) has none"
+        in message
+    )
+    assert (
+        "maps[6]: embedding_gradient needs a token-level probe on base-aligned positions" in message
+    )
     assert "maps[7]: tiny_nt/ridge is not a neural probe run of the task" in message
     assert "maps[8]: ['ism'] explain a probe: give the probe" in message
     assert "gia.pairs: ['GATA'] not among its motifs" in message

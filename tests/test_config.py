@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glmeval.config import ConfigError, load_config, probe_jobs, token_layers, validate_config
+from glmeval.config import ConfigError, load_config, validate_config
+from glmeval.plan import probe_jobs, token_layers
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schema.yaml"
@@ -93,7 +94,7 @@ def test_random_init_inherits_its_base(demo):
                                    "probe_layers": "last"}
     demo["tasks"]["motif_activity"]["models"].append("random_nt")
     config = validate_config(demo, SCHEMA)
-    from glmeval.config import model_settings
+    from glmeval.plan import model_settings
 
     settings = model_settings(config, "random_nt")
     assert settings["family"] == "masked_lm" and settings["random_init"] == 3
@@ -130,7 +131,7 @@ def test_archive_task_kind_must_match_its_data(demo):
 
 
 def test_task_seeds_fractions_layers_and_baseline(demo):
-    from glmeval.config import baselines
+    from glmeval.plan import baselines
 
     task = demo["tasks"]["motif_activity"]
     task.update(seeds=[3, 4], train_fractions=[0.5, 1.0], probe_layers={"tiny_nt": [1]},
@@ -170,7 +171,7 @@ def test_ladder_config_errors(demo):
 
 
 def test_paper_config_replicates_and_fractions():
-    from glmeval.config import baselines
+    from glmeval.plan import baselines
 
     config = load_config(REPO / "config" / "config.yaml", SCHEMA)
     jobs = probe_jobs(config)
@@ -218,7 +219,7 @@ def test_inputs_a_model_cannot_take_stop_at_config_time(demo):
 
 
 def test_probe_model_overrides_are_checked_and_applied(demo):
-    from glmeval.config import probe_settings
+    from glmeval.plan import probe_settings
 
     demo["probes"]["rep_cnn"]["model_overrides"] = {"tiny_nt": {"width": 1.0, "lr": 0.01}}
     config = validate_config(copy.deepcopy(demo), SCHEMA)

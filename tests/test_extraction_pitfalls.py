@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import _remote_tokenizer, save_standin
+from standin_builders import remote_tokenizer, save_standin
 
 from glmeval.data.sequence import reverse_complement
 from glmeval.data.variants import RowSequences, make_windows
@@ -281,7 +281,7 @@ def hyenadna_1k(tmp_path_factory):
         "auto_map": {"AutoTokenizer": ["tokenization_hyena.StandinHyenaTokenizer", None]},
         "model_max_length": 1026,
     }
-    _remote_tokenizer(out, tokenizer)
+    remote_tokenizer(out, tokenizer)
     return out
 
 

@@ -115,7 +115,8 @@ def _config(tmp_path, **model):
 def test_a_features_model_is_probed_on_what_its_file_holds(tmp_path):
     from conftest import REPO
 
-    from glmeval.config import probe_jobs, validate_config
+    from glmeval.config import validate_config
+    from glmeval.plan import probe_jobs
 
     for per_token, representations in ((False, {"mean"}), (True, {"mean", "tokens"})):
         config = validate_config(

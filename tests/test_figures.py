@@ -5,14 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glmeval.config import probe_jobs
 from glmeval.figures.draw import draw
 from glmeval.figures.plan import figure_inputs, figure_plan
 from glmeval.figures.style import Labels
 from glmeval.io import write_csv
+from glmeval.plan import probe_jobs
 from glmeval.report import markdown_table
 from glmeval.stats import CONFIG as CONFIGURATION_KEYS
-from glmeval.stats import MEAN_TARGET
+from glmeval.vocabulary import MEAN_TARGET
 
 CONFIG = {
     "seeds": [0],

@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glmeval.config import ProbeJob
 from glmeval.io import write_csv, write_parquet
 from glmeval.leaderboard import (
     COLUMNS,
@@ -13,9 +12,11 @@ from glmeval.leaderboard import (
     write_leaderboard,
 )
 from glmeval.metrics import metric_value
+from glmeval.plan import ProbeJob
 from glmeval.report import COLUMNS as METRIC_COLUMNS
 from glmeval.report import write_probe_stats
-from glmeval.stats import CONFIG, MEAN_TARGET, resampled_scores
+from glmeval.stats import CONFIG, resampled_scores
+from glmeval.vocabulary import MEAN_TARGET
 
 N_TEST = 150
 N_BOOT = 200

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glmeval.config import ConfigError, model_settings, validate_config
+from glmeval.config import ConfigError, validate_config
 from glmeval.models import SOURCE_RECORD as SOURCE
 from glmeval.models import ModelError, load_embedder, resolve_model
 from glmeval.models.lock import check_snapshot, unpinned_models
+from glmeval.plan import model_settings
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = "config/models.lock.json"

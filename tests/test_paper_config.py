@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from glmeval.config import (
+from glmeval.config import load_config, validate_config
+from glmeval.models.lock import unpinned_models
+from glmeval.plan import (
     baselines,
-    load_config,
     model_settings,
     probe_jobs,
     probe_settings,
     transfer_jobs,
-    validate_config,
     variant_window,
 )
-from glmeval.models.lock import unpinned_models
 
 REPO = Path(__file__).resolve().parents[1]
 GLMS = ["nt_2b5_1000g", "gpn_human", "hyenadna", "dnabert2", "dnabert2_random"]
@@ -177,7 +176,7 @@ def test_check_prints_the_matrix(capsys):
 
 def test_attribution_is_figure_6(paper):
     config, jobs = paper
-    from glmeval.config import attribution_jobs
+    from glmeval.plan import attribution_jobs
 
     maps = {(j.task, j.model, j.probe): set(j.methods) for j in attribution_jobs(config, jobs)}
     for task in ("lentimpra_k562", "chip_ctcf", "eclip_tia1", "insert_seq"):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from glmeval.config import load_config, probe_jobs, transfer_jobs
+from glmeval.config import load_config
 from glmeval.paper_values import (
     COMPARISON_COLUMNS,
     REQUIRED_COLUMNS,
@@ -17,6 +17,7 @@ from glmeval.paper_values import (
     read_reported,
     to_markdown,
 )
+from glmeval.plan import probe_jobs, transfer_jobs
 from glmeval.stats import SUMMARY_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]

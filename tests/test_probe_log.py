@@ -5,7 +5,7 @@ import re
 import numpy as np
 import torch
 
-from glmeval.probes.train import TrainConfig, fit
+from glmeval.nn.train import TrainConfig, fit
 
 
 def test_each_epoch_is_logged_once_with_its_number_once(capsys):

@@ -10,11 +10,11 @@ from glmeval.embed import extract
 from glmeval.io import read_json
 from glmeval.metrics import evaluate
 from glmeval.models.onehot import OneHotEmbedder
+from glmeval.nn.train import TrainConfig, batches, fit, predict
 from glmeval.probes import linear
 from glmeval.probes.cnn import RepCNN
 from glmeval.probes.mlp import RepMLP
 from glmeval.probes.run import run_probe
-from glmeval.probes.train import TrainConfig, batches, fit, predict
 from glmeval.report import COLUMNS, collect_metrics
 
 PROBE_DEFAULTS = {"alpha": 1e-3, "width": 0.25, "reduce_dim": 16, "lr": 1e-3, "batch_size": 64,
@@ -130,10 +130,10 @@ def test_learning_rate_cut_after_lr_patience_bad_epochs_as_in_keras():
 
 # ---- the probe ladder: losses, two-sequence tasks, fractions, baselines, bad input ----------
 
-from glmeval.data.tasks import write_task  # noqa: E402
+from glmeval.data.taskfile import write_task  # noqa: E402
+from glmeval.nn.train import LOSSES  # noqa: E402
 from glmeval.probes.features import ProbeInputError  # noqa: E402
 from glmeval.probes.run import build_probe, loss_name, subsample  # noqa: E402
-from glmeval.probes.train import LOSSES  # noqa: E402
 
 
 def _sigmoid(x):

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import construct_standin, save_standin
 from safetensors.torch import load_file
+from standin_builders import construct_standin, save_standin
 
 from glmeval.models import ModelError, TokenizationError, compat, load_embedder
 
@@ -35,8 +35,8 @@ def load(standins, name, path=None, **settings):
 
 
 def own_model(path, name):
-    """The checkpoint built the transformers-4 way (conftest.construct_standin), weights from
-    its file."""
+    """The checkpoint built the transformers-4 way (standin_builders.construct_standin), weights
+    from its file."""
     record = json.loads((path / "config.json").read_text())
     auto_map = record["auto_map"]
     config_class = auto_map["AutoConfig"].split(".")[1]

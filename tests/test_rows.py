@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from glmeval.probes.rows import RowFile, open_rows, prefetch
+from glmeval.nn.rows import RowFile, open_rows, prefetch
 
 
 @pytest.fixture(params=[(np.float16, (37, 5, 6)), (np.float32, (37, 5, 6)), (np.float16, (29, 7))])
@@ -219,7 +219,7 @@ RSS_BOUND_MB = 150
 READER = r"""
 import json, sys, time
 import numpy as np
-from glmeval.probes.rows import RowFile
+from glmeval.nn.rows import RowFile
 
 def status(key):  # kB; VmHWM is this process's own peak (ru_maxrss keeps the parent's across exec)
     with open("/proc/self/status") as f:

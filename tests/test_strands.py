@@ -8,12 +8,13 @@ import pytest
 import torch
 from conftest import REPO
 
-from glmeval.config import ConfigError, representations, validate_config
+from glmeval.config import ConfigError, validate_config
 from glmeval.data.sequence import reverse_complement
 from glmeval.embed import extract
 from glmeval.models import load_embedder
 from glmeval.models.base import Encoded, padding_mask
 from glmeval.models.onehot import OneHotEmbedder
+from glmeval.plan import representations
 from glmeval.probes.features import ProbeInputError, load_features
 
 RNG = np.random.default_rng(3)

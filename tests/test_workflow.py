@@ -82,7 +82,8 @@ def test_a_random_init_control_embeds_from_its_base_model_s_snapshot(tmp_path):
 
 
 def test_demo_table_has_every_configured_row(workflow_run, workflow_config):
-    from glmeval.config import load_config, probe_jobs
+    from glmeval.config import load_config
+    from glmeval.plan import probe_jobs
 
     config = load_config(workflow_config, REPO / "config" / "schema.yaml")
     table = pd.read_csv(workflow_run / "results" / "tables" / "probe_metrics.csv")

@@ -23,8 +23,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glmeval.config import DOWNLOADS, FILE_KEYS, downloads_needed, model_settings
+from glmeval.config import FILE_KEYS, downloads_needed
 from glmeval.models.families import FAMILIES, RANDOM_INIT
+from glmeval.paths import DOWNLOADS
+from glmeval.plan import model_settings
 
 #: Where the workflow writes: a configured path under one of these is made by a rule.
 PRODUCED = ("results/", "resources/data/", "resources/models/", "resources/variants/")

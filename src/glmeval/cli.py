@@ -13,12 +13,10 @@ from glmeval.config import (
     config_errors,
     invalid_message,
     load_config,
-    probe_jobs,
     read_config,
-    transfer_jobs,
-    variant_window,
 )
 from glmeval.figures.plan import figure_plan
+from glmeval.plan import probe_jobs, transfer_jobs, variant_window
 
 
 def run_matrix(config: dict):

@@ -1,23 +1,26 @@
-"""Configuration: schema validation with actionable messages, cross-references, the job grid."""
+"""Configuration: loading, schema validation with actionable messages, cross-references (the
+job plan built from it is `glmeval.plan`)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 from glmeval.models.families import FAMILIES, RANDOM_INIT
-from glmeval.probes.kinds import (
-    LINEAR_PROBES,
-    PROBE_INPUTS,
-    PROBE_TASK_KINDS,
-    STRAND_VIEWS,
-    TOKEN_PROBES,
-    strand_view,
+from glmeval.paths import DOWNLOADS
+from glmeval.plan import (
+    ProbeJob,
+    attribution_reference,
+    explained_run,
+    model_settings,
+    probe_jobs,
+    probe_settings,
 )
+from glmeval.probes.kinds import LINEAR_PROBES, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.vocabulary import INPUT_GRADIENTS, TOKENS
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -355,42 +358,6 @@ def _variants_errors(name: str, variants: dict, config: dict) -> list[str]:
     return errors
 
 
-@dataclass(frozen=True)
-class TransferJob:
-    """A trained probe (`job`, a run on the full training set) applied to a variants dataset."""
-
-    variants: str
-    job: ProbeJob
-
-    @property
-    def path(self) -> str:
-        j = self.job
-        return (
-            f"results/transfer/{self.variants}/{j.task}/{j.model}/{j.representation}/"
-            f"L{j.layer}/{j.probe}/seed{j.seed}.parquet"
-        )
-
-
-def transfer_jobs(config: dict, jobs: list[ProbeJob]) -> list[TransferJob]:
-    """For each variants dataset's transfer entries: the first seed's full-data run of each
-    listed probe, at the last layer probed, per model and representation (spec §6.3). A
-    features model has no features for the variants' windows: it is not transferred."""
-    out = []
-    for name, variants in config.get("variants", {}).items():
-        for entry in variants.get("transfer", []):
-            chosen = {}
-            for j in jobs:
-                if FAMILIES[model_settings(config, j.model)["family"]].loader == "features":
-                    continue
-                if j.task == entry["task"] and j.probe in entry["probes"] and j.train_fraction == 1:
-                    key = (j.model, j.representation, j.probe)
-                    best = chosen.get(key)
-                    if best is None or (j.layer, -j.seed) > (best.layer, -best.seed):
-                        chosen[key] = j
-            out += [TransferJob(name, j) for j in chosen.values()]
-    return out
-
-
 def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
     errors = []
     family = FAMILIES[model["family"]]
@@ -465,9 +432,6 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
     return errors
 
 
-DOWNLOADS = "resources/downloads"
-
-
 def _is_file_ref(value) -> bool:
     return isinstance(value, dict) and set(value) == {"download", "path"}
 
@@ -511,41 +475,6 @@ def local_files(source: dict) -> list[str]:
         per_split = isinstance(value, dict) and not _is_file_ref(value)
         files += [v for v in (value.values() if per_split else [value]) if isinstance(v, str)]
     return files
-
-
-def model_settings(config: dict, name: str) -> dict:
-    """Model `name`'s effective settings. A random_init control is its base model (`of`) with
-    `random_init: <seed>`; its own keys (probe_layers, batch_size, ...) override the base's. A
-    hub model carries `models_lock`, the lock file that pins its snapshot (docs/models.md)."""
-    model = config["models"][name]
-    if model["family"] == RANDOM_INIT:
-        own = {k: v for k, v in model.items() if k not in ("family", "of", "seed")}
-        base = config["models"][model["of"]]
-        model = {**base, **own, "random_init": model.get("seed", 0), "of": model["of"]}
-    if "hub" in model.get("source", {}) and "models_lock" in config:
-        return {**model, "models_lock": config["models_lock"]}
-    return model
-
-
-def variant_window(config: dict, variants: str, model: str) -> int | None:
-    """The window length of `model`'s zero-shot scores of `variants` when it has its own
-    (`zeroshot.windows`); None: the dataset's own windows."""
-    entry = config["variants"][variants]
-    window = entry.get("zeroshot", {}).get("windows", {}).get(model)
-    return None if window in (None, entry.get("length")) else window
-
-
-def variants_path(variants: str, window: int | None = None) -> str:
-    """The prepared variants table: the dataset's own windows, or those of another length."""
-    sub = "" if window is None else f"L{window}/"
-    return f"resources/variants/{variants}/{sub}variants.parquet"
-
-
-def probe_settings(config: dict, probe: str, model: str) -> dict:
-    """Probe `probe`'s settings for `model`: its own, with that model's `model_overrides`."""
-    settings = dict(config["probes"][probe])
-    overrides = settings.pop("model_overrides", {})
-    return {**settings, **overrides.get(model, {})}
 
 
 def _override_errors(config: dict, schema: dict) -> list[str]:
@@ -616,162 +545,6 @@ def load_config(path: str | Path, schema_path: str | Path = SCHEMA) -> dict:
         raise ConfigError(f"{path}: {err}") from None
 
 
-def probe_layers(model: dict, spec=None) -> list[int]:
-    """The layers to probe: `spec` (a task's per-model choice), else the model's probe_layers."""
-    n_layers = model.get("n_layers", 0)
-    spec = spec or model.get("probe_layers", "last")
-    if spec == "last":
-        return [n_layers]
-    if spec == "all":
-        return list(range(n_layers + 1))
-    return sorted(spec)
-
-
-def fraction_label(fraction: float) -> str:
-    """A train fraction as it appears in paths: 1, 0.5, 0.25."""
-    return f"{fraction:g}"
-
-
-@dataclass(frozen=True)
-class ProbeJob:
-    task: str
-    model: str
-    representation: str
-    layer: int
-    probe: str
-    train_fraction: float
-    seed: int
-
-    @property
-    def run_dir(self) -> str:
-        return (
-            f"results/probes/{self.task}/{self.model}/{self.representation}/L{self.layer}/"
-            f"{self.probe}/frac{fraction_label(self.train_fraction)}/seed{self.seed}"
-        )
-
-    @property
-    def metrics_path(self) -> str:
-        return f"{self.run_dir}/metrics.json"
-
-    @property
-    def predictions_path(self) -> str:
-        return f"{self.run_dir}/predictions.parquet"
-
-
-def representations(config: dict, model_name: str, probe_name: str) -> list[str]:
-    """Representations of `model_name` that probe `probe_name` consumes and the config enables;
-    for a `strands: both` model, each strand's own pooled ones too (`mean_forward`, ...)."""
-    probe = config["probes"][probe_name]
-    if model_name not in probe.get("models", config["models"]):
-        return []
-    settings = model_settings(config, model_name)
-    family = FAMILIES[settings["family"]]
-    # a features model has token matrices only where its file holds them
-    has_tokens = family.loader != "features" or settings.get("per_token", False)
-    chosen = [
-        rep
-        for rep in config.get("representations", ["cls", "mean", "tokens"])
-        if rep in PROBE_INPUTS[probe["type"]]
-        and (rep != "cls" or family.has_cls)
-        and (rep != "tokens" or has_tokens)
-    ]
-    if settings.get("strands") != "both":
-        return chosen
-    # each strand's own pooled states beside the two strands' mean
-    views = [f"{rep}_{strand}" for rep in chosen if rep != "tokens" for strand in STRAND_VIEWS]
-    return chosen + views
-
-
-def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
-    """Every task × model × representation × layer × probe × train fraction × seed the config
-    asks for (a task's own `seeds` replace the global ones)."""
-    jobs = []
-    for task_name, task_cfg in config["tasks"].items():
-        if task is not None and task_name != task:
-            continue
-        seeds = task_cfg.get("seeds", config.get("seeds", [0]))
-        for model_name in task_cfg["models"]:
-            for probe_name in task_cfg["probes"]:
-                for rep in representations(config, model_name, probe_name):
-                    layers = probe_layers(
-                        model_settings(config, model_name),
-                        task_cfg.get("probe_layers", {}).get(model_name),
-                    )
-                    only = config["probes"][probe_name].get("layers", "all")
-                    if only != "all":
-                        layers = [
-                            layer
-                            for layer in layers
-                            if layer in (layers[-1:] if only == "last" else only)
-                        ]
-                    for layer in layers:
-                        if strand_view(rep)[0] == "cls" and layer == 0:  # one vector for all
-                            continue
-                        for fraction in task_cfg.get("train_fractions", [1.0]):
-                            for seed in seeds:
-                                jobs.append(
-                                    ProbeJob(
-                                        task_name,
-                                        model_name,
-                                        rep,
-                                        layer,
-                                        probe_name,
-                                        fraction,
-                                        seed,
-                                    )
-                                )
-    return jobs
-
-
-def baselines(config: dict, jobs: list[ProbeJob]) -> dict[str, dict]:
-    """Each task's baseline configuration among `jobs` (the config's `probe_jobs`) for the
-    comparison tables: the task's `baseline` (model and probe), else its first one-hot model
-    with its first token-level probe (or its first probe). Tasks without a one-hot model have
-    none."""
-    result = {}
-    for task_name, task_cfg in config["tasks"].items():
-        chosen = task_cfg.get("baseline")
-        if chosen is None:
-            onehot = [
-                m for m in task_cfg["models"] if model_settings(config, m)["family"] == "onehot"
-            ]
-            if not onehot:
-                continue
-            chosen = {"model": onehot[0]}
-        own = [j for j in jobs if j.task == task_name and j.model == chosen["model"]]
-        if "probe" in chosen:
-            own = [j for j in own if j.probe == chosen["probe"]]
-        own.sort(key=lambda j: j.representation != "tokens")  # stable: token probes first
-        if own:
-            job = own[0]
-            result[task_name] = {
-                "model": job.model,
-                "probe": job.probe,
-                "representation": job.representation,
-                "layer": job.layer,
-                "width": config["probes"][job.probe].get("width", 1.0),
-                "test": chosen.get("test", "mannwhitney"),
-                "alternative": chosen.get("alternative", "two-sided"),
-            }
-    return result
-
-
-def token_layers(config: dict, model: str, task: str) -> list[int]:
-    """Layers whose token-level matrices some configured probe of `task` reads."""
-    jobs = probe_jobs(config, task)
-    return sorted({j.layer for j in jobs if j.model == model and j.representation == "tokens"})
-
-
-def resolve_device(device: str) -> str:
-    """'auto' becomes 'cuda' where a GPU is visible, else 'cpu' (resolved by the job itself, on
-    the node it runs on, not where the workflow is submitted)."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 #: The maps a method can be asked of: gradients into the bases need a one-hot model
 #: (a tokenizer is not differentiable); embedding gradients need a token-level probe on
 #: base-aligned positions; the language model's own maps need its LM head and no probe.
@@ -780,59 +553,6 @@ ATTRIBUTION_FIX = {
     "tokens": "use ism",
     "lm": "use ism with one of the task's neural probes",
 }
-
-
-@dataclass(frozen=True)
-class AttributionJob:
-    """The maps of one model in one task: through a trained probe run, or the LM's own."""
-
-    task: str
-    model: str
-    probe: str  # "lm": the language model's own maps
-    methods: tuple[str, ...]
-    job: ProbeJob | None
-
-    @property
-    def path(self) -> str:
-        return f"results/attribution/{self.task}/{self.model}/{self.probe}"
-
-
-def explained_run(config: dict, jobs: list[ProbeJob], task: str, model: str, probe: str):
-    """The probe run attribution explains: its first seed's full-data run at the last layer
-    probed, token-level where the probe reads tokens. None if the task has no such run."""
-    runs = [
-        j
-        for j in jobs
-        if (j.task, j.model, j.probe) == (task, model, probe) and j.train_fraction == 1
-    ]
-    if not runs:
-        return None
-    seed = min(j.seed for j in runs)
-    return max(
-        (j for j in runs if j.seed == seed),
-        key=lambda j: (j.representation == "tokens", j.layer),
-    )
-
-
-def attribution_jobs(config: dict, jobs: list[ProbeJob]) -> list[AttributionJob]:
-    out = []
-    for task, spec in config.get("attribution", {}).get("tasks", {}).items():
-        for entry in spec.get("maps", []):
-            probe = entry.get("probe")
-            job = explained_run(config, jobs, task, entry["model"], probe) if probe else None
-            out.append(
-                AttributionJob(task, entry["model"], probe or "lm", tuple(entry["methods"]), job)
-            )
-    return out
-
-
-def attribution_reference(config: dict, jobs: list[ProbeJob], task: str) -> ProbeJob | None:
-    """The run whose top test predictions select the sequences a task's maps explain."""
-    spec = config["attribution"]["tasks"][task]
-    chosen = spec.get("reference") or config["tasks"][task].get("baseline")
-    if chosen is None:
-        chosen = baselines(config, jobs).get(task)
-    return chosen and explained_run(config, jobs, task, chosen["model"], chosen["probe"])
 
 
 def attribution_errors(config: dict, jobs: list[ProbeJob]) -> list[str]:
@@ -879,8 +599,8 @@ def attribution_errors(config: dict, jobs: list[ProbeJob]) -> list[str]:
                         f"without a probe ({{model: {model}, methods: [reverse_entropy]}})"
                     )
                 onehot = family.name == "onehot" and settings.get("k", 1) == 1
-                for method in ("saliency", "input_x_gradient", "deep_lift_shap"):
-                    if method in methods and not (onehot and run.representation == "tokens"):
+                for method in INPUT_GRADIENTS:
+                    if method in methods and not (onehot and run.representation == TOKENS):
                         errors.append(
                             f"{at}: {method} differentiates the output with respect to one-hot "
                             f"input bases, which {model} ({family.name}) does not take; "
@@ -888,7 +608,7 @@ def attribution_errors(config: dict, jobs: list[ProbeJob]) -> list[str]:
                         )
                 aligned = family.loader in ("onehot", "transformers")
                 if "embedding_gradient" in methods and not (
-                    run.representation == "tokens" and aligned
+                    run.representation == TOKENS and aligned
                 ):
                     errors.append(
                         f"{at}: embedding_gradient needs a token-level probe on base-aligned "

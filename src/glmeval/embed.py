@@ -49,7 +49,7 @@ from glmeval import __version__
 from glmeval.data.sequence import reverse_complement
 from glmeval.io import read_json, write_json
 from glmeval.models import Embedder, Encoded
-from glmeval.probes.kinds import STRAND_VIEWS, STRANDS
+from glmeval.vocabulary import STRAND_VIEWS, STRANDS
 
 POOLING_RULES = {
     "cls": "hidden state of token 0 (the CLS token); NaN where the family has no CLS token",
@@ -276,8 +276,9 @@ def extract(
 
 
 def storage_baseline(lengths: np.ndarray, dim: int, n_layers: int) -> dict:
-    """Bytes per sequence of the paper's cache (spec §11): fp32 full-token matrices padded to the
-    longest sequence, for one layer and for all layers (what its layer sweep recomputed)."""
+    """Bytes per sequence of the paper's cache (docs/paper.md, Compute): fp32 full-token
+    matrices padded to the longest sequence, for one layer and for all layers (what its layer
+    sweep recomputed)."""
     one_layer = int(lengths.max()) * dim * 4
     return {"one_layer": one_layer, "all_layers": one_layer * (n_layers + 1)}
 

@@ -36,11 +36,11 @@ from glmeval.stats import (
     CONFIG,
     MEAN_TARGET,
     LoadPredictions,
-    _nanmean0,
-    _PredictionCache,
-    _run_key,
-    _truth_pred,
+    PredictionCache,
+    nanmean0,
     resampled_scores,
+    run_key,
+    truth_pred,
 )
 
 COLUMNS = [
@@ -115,7 +115,7 @@ def _aligned(task: str, target: str, frames: dict[tuple[str, int], pd.DataFrame]
         between = f"{ref_model} (seed {ref_seed}) and {model} (seed {seed})"
         if not fid.is_unique or len(fid) != len(ids) or not fid.isin(ids).all():
             raise ValueError(f"task {task}: test ids differ between models {between}")
-        truth, pred = _truth_pred(frame.set_index("id").loc[ids].reset_index(), target)
+        truth, pred = truth_pred(frame.set_index("id").loc[ids].reset_index(), target)
         if y is None:
             y = truth
         elif truth.shape != y.shape or not np.allclose(
@@ -134,7 +134,7 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
 def _rank_columns(
     best: pd.DataFrame,
     seeds: dict[tuple, list],
-    load: _PredictionCache,
+    load: PredictionCache,
     n_boot: int,
     seed: int,
     level: float,
@@ -146,11 +146,11 @@ def _rank_columns(
         if not run_seeds:
             raise ValueError(f"task {task}: no finite metric rows for {config}")
         for s in run_seeds:
-            frames[(config["model"], s)] = load(_run_key(config, s))
+            frames[(config["model"], s)] = load(run_key(config, s))
     y, preds = _aligned(task, target, frames)
     # one model at a time (bounded memory): equal seeds and test sizes resample the same rows
     scores = np.stack(
-        [_nanmean0(resampled_scores(metric, y, preds[m], n_boot, seed)) for m in best["model"]]
+        [nanmean0(resampled_scores(metric, y, preds[m], n_boot, seed)) for m in best["model"]]
     )
     ranks = _ranks(scores)
     alpha = (1 - level) / 2
@@ -193,7 +193,7 @@ def leaderboard(
     for task, table in summary.groupby("task", sort=True):
         full = table[table["train_fraction"] == table["train_fraction"].max()]
         target = _headline_target(task, set(full["target"]))
-        load = _PredictionCache(load_predictions)  # a task's runs serve all its metrics
+        load = PredictionCache(load_predictions)  # a task's runs serve all its metrics
         for metric, rows in full[full["target"] == target].groupby("metric", sort=True):
             best = _best_configurations(rows)
             if best.empty:

@@ -3,8 +3,8 @@
 `resources/paper/reported.csv` holds one row per reported number, keyed by this project's
 configuration names (`config/config.yaml`): `panel` (fig2a, fig2b, supp_layers, supp_widths,
 fig3, fig5, fig4a, fig4b, table1, ...), `task`, `model`, `probe`, `representation`, `layer`,
-`width`, `target`, `train_fraction`, `metric`, `value` and `source` (the paper file or figure and
-the specification section). Two optional columns refine the match: `statistic` (`mean`, the
+`width`, `target`, `train_fraction`, `metric`, `value` and `source` (the paper's file or figure
+it was read from). Two optional columns refine the match: `statistic` (`mean`, the
 default, or `median`: the paper's INSERT-seq boxplot medians) and `score` (a zero-shot score of
 Table 1: `cosine_distance`, `abs_llr`, `dot`, `l1`, `l2`, as `glmeval.vep` names them).
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glmeval.stats import MEAN_TARGET
+from glmeval.vocabulary import MEAN_TARGET
 
 REQUIRED_COLUMNS = [
     "panel",

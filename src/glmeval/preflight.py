@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from glmeval.config import DOWNLOADS, downloads_needed, model_settings, token_layers
+from glmeval.config import downloads_needed
 from glmeval.download import (
     ZENODO_API,
     DownloadError,
@@ -30,6 +30,8 @@ from glmeval.download import (
 from glmeval.models import SOURCE_RECORD, hub_files, hub_network_errors
 from glmeval.models.families import family_of
 from glmeval.models.lock import entry_key, read_lock, unpinned_models
+from glmeval.paths import DOWNLOADS
+from glmeval.plan import model_settings, token_layers
 
 MODELS = "resources/models"
 #: Bytes per stored embedding value (float16).

@@ -10,8 +10,8 @@ import pandas as pd
 
 from glmeval import stats
 from glmeval.cards import mark_overlaps
-from glmeval.config import ProbeJob
 from glmeval.io import read_json, write_csv
+from glmeval.plan import ProbeJob
 
 COLUMNS = [
     "task",
@@ -86,7 +86,7 @@ def write_probe_stats(
     root: str | Path = ".",
     overlaps: dict[str, dict[str, str]] | None = None,
 ) -> None:
-    """Replicate summaries and comparisons with each task's baseline (`glmeval.config.baselines`),
+    """Replicate summaries and comparisons with each task's baseline (`glmeval.plan.baselines`),
     reading each run's predictions from its directory under `root`; each row marked with why its
     model is not zero-shot / frozen-only on the task (`glmeval.cards.task_overlaps`), if so."""
     table = pd.read_csv(metrics_path)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval.metrics import metric_value
+from glmeval.vocabulary import MEAN_TARGET
 
 CONFIG = [
     "task",
@@ -43,7 +44,6 @@ CONFIG = [
 ]
 RUN_KEYS = [c for c in CONFIG if c not in ("target", "metric")]
 BASELINE_KEYS = ["model", "probe", "representation", "layer", "width"]
-MEAN_TARGET = "_mean"
 SUMMARY_COLUMNS = CONFIG + [
     "n_replicates",
     "mean",
@@ -227,7 +227,8 @@ class _Column:
         return np.array(out, np.float64)
 
 
-def _nanmean0(values: np.ndarray) -> np.ndarray:
+def nanmean0(values: np.ndarray) -> np.ndarray:
+    """The mean over axis 0 ignoring NaN; NaN, without a warning, where a column has no value."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(values, axis=0)
@@ -247,7 +248,7 @@ class _Scorer:
 
     def scores(self, w: np.ndarray) -> np.ndarray:
         """(predictions, resamples)."""
-        return _nanmean0(np.stack([c.scores(w) for c in self.columns]))
+        return nanmean0(np.stack([c.scores(w) for c in self.columns]))
 
     def observed(self) -> np.ndarray:
         return self.scores(np.ones((self.n, 1)))[:, 0]
@@ -395,11 +396,15 @@ def _py(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _run_key(config: dict, seed) -> dict:
+def run_key(config: dict, seed) -> dict:
+    """The key of one probe run's predictions: `config`'s `RUN_KEYS` and `seed`, as Python
+    scalars."""
     return {**{k: _py(config[k]) for k in RUN_KEYS}, "seed": _py(seed)}
 
 
-class _PredictionCache:
+class PredictionCache:
+    """`load` (a `LoadPredictions`) with each run's predictions read once, by `run_key`."""
+
     def __init__(self, load: LoadPredictions):
         self._load = load
         self._frames: dict[tuple, pd.DataFrame] = {}
@@ -420,7 +425,9 @@ def _target_columns(frame: pd.DataFrame, target: str) -> list[str]:
     return targets
 
 
-def _truth_pred(frame: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
+def truth_pred(frame: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, prediction) of `target` in a run's predictions: (N,) arrays, or (N, targets)
+    for `MEAN_TARGET`."""
     cols = _target_columns(frame, target)
     y = frame[cols].to_numpy(np.float64)
     pred = frame[[f"{c}_pred" for c in cols]].to_numpy(np.float64)
@@ -446,7 +453,7 @@ def summarize(
     The CI bootstraps the replicate values when >= 2 are finite ("replicates"), otherwise the
     test rows of the single run (`load_predictions(run key)`, "test_rows"); "none" when the
     configuration has no finite value."""
-    load = _PredictionCache(load_predictions)
+    load = PredictionCache(load_predictions)
     rows = []
     for values, group in metrics.groupby(CONFIG, sort=True, dropna=False):
         config = dict(zip(CONFIG, values))
@@ -463,8 +470,8 @@ def summarize(
             low, high = bootstrap_mean_ci(finite.to_numpy(), n_boot, seed)
             method = "replicates"
         elif len(finite) == 1:
-            frame = load(_run_key(config, finite.index[0]))
-            y, pred = _truth_pred(frame, config["target"])
+            frame = load(run_key(config, finite.index[0]))
+            y, pred = truth_pred(frame, config["target"])
             low, high = bootstrap_metric_ci(config["metric"], y, pred, n_boot, seed)
             method = "test_rows"
         else:
@@ -500,11 +507,11 @@ def _aligned(
 
 
 def _paired(
-    config: dict, base: dict, seeds: list, load: _PredictionCache, n_boot: int, seed: int
+    config: dict, base: dict, seeds: list, load: PredictionCache, n_boot: int, seed: int
 ) -> dict[str, float]:
     task, target = config["task"], config["target"]
-    frames_a = [load(_run_key(config, s)) for s in seeds]
-    frames_b = [load(_run_key(base, s)) for s in seeds]
+    frames_a = [load(run_key(config, s)) for s in seeds]
+    frames_b = [load(run_key(base, s)) for s in seeds]
     ids = pd.Index(frames_a[0]["id"])
     if not ids.is_unique:
         raise ValueError(f"task {task}: duplicate test ids in [{_describe(config)}]")
@@ -521,8 +528,8 @@ def _paired(
                 f"task {task}: test truth differs between [{_describe(config)}] and baseline "
                 f"[{_describe(base)}] for target {target}"
             )
-    pa = [_truth_pred(f, target)[1] for f in frames_a]
-    pb = [_truth_pred(f, target)[1] for f in frames_b]
+    pa = [truth_pred(f, target)[1] for f in frames_a]
+    pb = [truth_pred(f, target)[1] for f in frames_b]
     if target != MEAN_TARGET:
         y = y[:, 0]
     return paired_bootstrap(config["metric"], y, pa, pb, n_boot, seed)
@@ -541,7 +548,7 @@ def compare(
     per-target rows of a task that has a "_mean" target. `p_value` is the task's own test
     (baseline `test`: mannwhitney or paired_bootstrap) with its `alternative` (the
     configuration two-sided / greater / less than the baseline)."""
-    load = _PredictionCache(load_predictions)
+    load = PredictionCache(load_predictions)
     rows = []
     for task, table in metrics.groupby("task", sort=True):
         if task not in baselines:

@@ -1,5 +1,6 @@
-"""Supervised transfer (spec §6.3): a probe trained on an activity task (lentiMPRA) predicts the
-ref and alt windows of each variant; the effect is prediction(alt) − prediction(ref).
+"""Supervised transfer (docs/paper.md, Tasks: CAGI5): a probe trained on an activity task
+(lentiMPRA) predicts the ref and alt windows of each variant; the effect is prediction(alt) −
+prediction(ref).
 
 The windows go through the same path as the probe's training data: the embedding engine writes
 their float16 artifact, `load_features` reads it, and token matrices are zero-padded to the
@@ -17,9 +18,9 @@ import torch
 
 from glmeval.embed import extract
 from glmeval.models import Embedder
+from glmeval.nn.train import predict
 from glmeval.probes.features import ProbeInputError, Rows, load_features
 from glmeval.probes.run import load_probe
-from glmeval.probes.train import predict
 
 
 def probe_predictions(

@@ -1,11 +1,11 @@
 """Variant-effect evaluation: per-element correlations with bootstrap CIs, and Table 1.
 
-Zero-shot scores are correlated with |measured effect| (spec §6.2) and oriented so that a larger
-value means a larger predicted change: `cosine_distance` = 1 − cosine similarity, `abs_llr` =
-|LLR|, and `dot`, `l1`, `l2` as computed. Supervised transfer effects (alt − ref) are correlated
-with the signed effect (spec §6.3). A cell type's value is the mean of its elements' r (HepG2 =
-LDLR, SORT1, F9; K562 = PKLR), its CI the percentile interval of that mean over resamples drawn
-within each element.
+Zero-shot scores are correlated with |measured effect| and oriented so that a larger value means
+a larger predicted change: `cosine_distance` = 1 − cosine similarity, `abs_llr` = |LLR|, and
+`dot`, `l1`, `l2` as computed. Supervised transfer effects (alt − ref) are correlated with the
+signed effect (docs/paper.md, Tasks: CAGI5). A cell type's value is the mean of its elements'
+r (HepG2 = LDLR, SORT1, F9; K562 = PKLR), its CI the percentile interval of that mean over
+resamples drawn within each element.
 
 Any dataset with measured effects is evaluated this way: CAGI5's `effect`, or the column a
 user's variants name with `effect:` (zero-shot scores against its absolute value, transfer
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from glmeval.metrics import metric_value
-from glmeval.probes.kinds import STRAND_VIEWS
 from glmeval.stats import bootstrap_metric_samples, percentile_ci
+from glmeval.vocabulary import STRAND_VIEWS
 
 METRICS = ("pearson", "spearman")
 ORIENTED = {  # table score name: (zero-shot column, orientation)

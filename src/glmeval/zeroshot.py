@@ -1,5 +1,5 @@
-"""Zero-shot variant-effect scores for SNVs (paper §6.2): embedding distances between the ref
-and alt sequences, and language-model log-likelihood ratios.
+"""Zero-shot variant-effect scores for SNVs (docs/paper.md, Tasks: CAGI5): embedding distances
+between the ref and alt sequences, and language-model log-likelihood ratios.
 
 Distances compare the ref and alt output matrices of one layer (default: the last), E_ref and
 E_alt, over aligned content tokens (special tokens and padding excluded):
@@ -45,9 +45,9 @@ import pandas as pd
 import torch
 
 from glmeval.data.sequence import check_sequences, reverse_complement
-from glmeval.models.base import Embedder, Encoded
+from glmeval.models.base import Embedder, Encoded, lm_head, unwrapped
 from glmeval.models.families import ModelError
-from glmeval.probes.kinds import STRAND_VIEWS, STRANDS
+from glmeval.vocabulary import STRAND_VIEWS, STRANDS
 
 DISTANCES = ("cosine", "dot", "l1", "l2")
 SCORES = (*DISTANCES, "llr")
@@ -335,7 +335,7 @@ def _score_strand(embedder, table, scores, layer, batch_size) -> pd.DataFrame:
     if "llr" in scores:
         index = table["variant_index"].astype(int).tolist()
         lm, refs, alts, index = _variant_window(embedder, refs, alts, index)
-        if _lm_head(lm) == "masked_lm":
+        if lm_head(lm) == "masked_lm":
             out["llr"], notes = masked_llr(lm, refs, index, table["alt"].tolist(), batch_size)
         else:
             out["llr"] = causal_llr(lm, refs, alts, batch_size)
@@ -355,7 +355,7 @@ def _check_options(embedder, scores, layer, strands) -> None:
         )
     if "llr" not in scores:
         return
-    head = _lm_head(embedder)
+    head = lm_head(embedder)
     advice = "Use the distance scores (cosine, dot, l1, l2) instead."
     if head is None:
         raise ModelError(
@@ -367,22 +367,11 @@ def _check_options(embedder, scores, layer, strands) -> None:
             f"model {embedder.name!r}: the checkpoint has no LM head, so it has no likelihood "
             f"score ('llr'); a head attached now would be random. {advice}"
         )
-    if head == "masked_lm" and _inner(embedder).tokenizer.mask_token_id is None:
+    if head == "masked_lm" and unwrapped(embedder).tokenizer.mask_token_id is None:
         raise ModelError(
             f"model {embedder.name!r}: its tokenizer has no mask token, so no masked-marginal "
             f"score ('llr'). {advice}"
         )
-
-
-def _inner(embedder: Embedder) -> Embedder:
-    """The model behind a Windowed wrapper."""
-    return getattr(embedder, "inner", embedder)
-
-
-def _lm_head(embedder: Embedder) -> str | None:
-    """'masked_lm', 'causal_lm' or None (not a language model)."""
-    family = getattr(_inner(embedder), "family", None)
-    return getattr(family, "head", None)
 
 
 def _variant_window(embedder, refs, alts, index):

@@ -413,7 +413,7 @@ KINDS = {  # kind: (checkpoint, settings, leading special tokens, trailing speci
 
 def _hyena_standin(out: Path) -> None:
     """The HyenaDNA-shaped remote-code stand-in (slow per-base tokenizer, trailing [SEP])."""
-    from conftest import save_standin
+    from standin_builders import save_standin
 
     settings_ = {"vocab_size": 12, "d_model": 16, "n_layer": 2, "max_seq_len": 1024}
     auto = {"AutoModelForCausalLM": "StandinHyenaForCausalLM"}

@@ -40,7 +40,7 @@ rule attribution_maps:
     input:
         unpack(attribution_map_inputs),
     output:
-        directory("results/attribution/{task}/{model}/{probe}"),
+        directory(paths.ATTRIBUTION_MAPS),
     log:
         "logs/attribution_maps/{task}/{model}/{probe}.log",
     conda:
@@ -67,7 +67,7 @@ rule attribution_gia:
     params:
         gia=lambda wc: config["attribution"]["tasks"][wc.task]["gia"],
         job=lambda wc: dataclasses.asdict(gia_run(wc)),
-        model=lambda wc: glm_config.model_settings(
+        model=lambda wc: plan.model_settings(
             config, config["attribution"]["tasks"][wc.task]["gia"]["model"]
         ),
         settings=lambda wc: config["attribution"],

@@ -5,23 +5,23 @@ from pathlib import Path
 
 from glmeval import cards, cluster
 from glmeval import config as glm_config
-from glmeval.data.tasks import SPLITS
+from glmeval import paths, plan
 from glmeval.data.variants import effect_column
 from glmeval import provenance
 from glmeval import report as report_tables
 from glmeval.figures import plan as figure_plan
-from glmeval.probes.kinds import LINEAR_PROBES
+from glmeval.vocabulary import SPLITS
 
 glm_config.validate_config(config, glm_config.SCHEMA)  # config/schema.yaml
 CONFIG_SHA256 = provenance.config_hash(config)
 
-PROBE_JOBS = glm_config.probe_jobs(config)
+PROBE_JOBS = plan.probe_jobs(config)
 # {task or variants: {model: why it is not zero-shot / frozen-only there}} (model cards)
 TRAINING_OVERLAPS = cards.task_overlaps(config)
 # tasks with probe jobs (the others are only prepared, by the `data` target)
 TASKS = [task for task in config["tasks"] if any(j.task == task for j in PROBE_JOBS)]
 # (a configuration of variants only has no probe tables)
-TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
+TABLES = [paths.TASK_TABLE.format(task=task) for task in TASKS] + [
     *(
         [
             "results/tables/probe_metrics.csv",
@@ -34,21 +34,10 @@ TABLES = [f"results/tables/{task}.csv" for task in TASKS] + [
     ),
     "results/tables/model_cards.csv",
 ]
-ZEROSHOT = {
-    name: [f"results/zeroshot/{name}/{m}.parquet" for m in v["zeroshot"]["models"]]
-    for name, v in config["variants"].items()
-    if "zeroshot" in v
-}
-TRANSFER = glm_config.transfer_jobs(config, PROBE_JOBS)
+ZEROSHOT = plan.zeroshot_scores(config)
+TRANSFER = plan.transfer_jobs(config, PROBE_JOBS)
 # variants prepared at a zero-shot model's own window length
-VARIANT_WINDOWS = sorted(
-    {
-        glm_config.variants_path(name, glm_config.variant_window(config, name, m))
-        for name, v in config["variants"].items()
-        for m in v.get("zeroshot", {}).get("models", [])
-        if glm_config.variant_window(config, name, m)
-    }
-)
+VARIANT_WINDOWS = plan.variant_windows(config)
 # datasets with measured effects (CAGI5's, or a user's effect: column) and scores to evaluate
 VARIANT_TABLES = [
     f"results/tables/{name}_{table}.csv"
@@ -56,29 +45,14 @@ VARIANT_TABLES = [
     if effect_column(v) and (name in ZEROSHOT or v.get("transfer"))
     for table in ("table1", "correlations")
 ]
-EMBEDDINGS = sorted(
-    {
-        f"results/embeddings/{j.model}/{j.task}/{split}"
-        for j in PROBE_JOBS
-        for split in SPLITS
-    }
-)
+EMBEDDINGS = plan.embedding_dirs(PROBE_JOBS)
 BASELINE_MODELS = [
     m for m, spec in config["models"].items() if spec["family"] == "onehot"
 ]
 
 
 wildcard_constraints:
-    task=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    model=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    split="|".join(SPLITS),
-    representation="(cls|mean)(_forward|_reverse)?|tokens",
-    layer=r"\d+",
-    probe=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    seed=r"\d+",
-    fraction=r"[0-9.]+",
-    download=r"[A-Za-z0-9][A-Za-z0-9_-]*",
-    variants=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    **paths.WILDCARDS,
 
 
 def task_config(wildcards):
@@ -88,12 +62,13 @@ def task_config(wildcards):
 
 def download_dirs(entry):
     return [
-        f"{glm_config.DOWNLOADS}/{d}" for d in sorted(glm_config.downloads_used(entry))
+        paths.DOWNLOAD.format(download=d)
+        for d in sorted(glm_config.downloads_used(entry))
     ]
 
 
 def model_config(wildcards):
-    return glm_config.model_settings(config, wildcards.model)
+    return plan.model_settings(config, wildcards.model)
 
 
 def variant_model_inputs(wildcards):
@@ -101,15 +76,11 @@ def variant_model_inputs(wildcards):
     the dataset's windows) and the model's checkpoint."""
     window = None
     if "task" not in wildcards.keys():
-        window = glm_config.variant_window(config, wildcards.variants, wildcards.model)
-    inputs = {"variants": glm_config.variants_path(wildcards.variants, window)}
-    weights = model_dir(wildcards.model)
-    if weights:
-        inputs["model"] = weights
-    ids = glm_config.model_settings(config, wildcards.model).get("ids")
-    if ids:  # a features model's .npy row ids
-        inputs["ids"] = ids
-    return inputs
+        window = plan.variant_window(config, wildcards.variants, wildcards.model)
+    return {
+        "variants": plan.variants_path(wildcards.variants, window),
+        **plan.model_inputs(config, wildcards.model),
+    }
 
 
 def zeroshot_windows(wildcards):
@@ -117,7 +88,7 @@ def zeroshot_windows(wildcards):
     models = (
         config["variants"][wildcards.variants].get("zeroshot", {}).get("models", [])
     )
-    return {m: glm_config.variant_window(config, wildcards.variants, m) for m in models}
+    return {m: plan.variant_window(config, wildcards.variants, m) for m in models}
 
 
 def transfer_elements(wildcards):
@@ -132,7 +103,7 @@ def transfer_elements(wildcards):
 
 
 def probe_config(wildcards):
-    return glm_config.probe_settings(config, wildcards.probe, wildcards.model)
+    return plan.probe_settings(config, wildcards.probe, wildcards.model)
 
 
 def probe_run_config(wildcards):
@@ -146,7 +117,7 @@ def probe_run_config(wildcards):
 
 
 def token_layers(wildcards):
-    return glm_config.token_layers(config, wildcards.model, wildcards.task)
+    return plan.token_layers(config, wildcards.model, wildcards.task)
 
 
 def task_source_files(wildcards):
@@ -161,54 +132,27 @@ def variants_source_files(wildcards):
 
 
 def model_dir(model):
-    """Where a model's checkpoint lives: its local path, the download holding it (the
-    checkpoint is `source.path` inside), or the resolved snapshot (a random_init control uses
-    its base model's)."""
-    settings = glm_config.model_settings(config, model)
-    source = settings.get("source", {})
-    if "download" in source:
-        return f"{glm_config.DOWNLOADS}/{source['download']}"
-    if "path" in source:
-        return source["path"]
-    if "train" in source:
-        return f"results/supervised_models/{model}"
-    return f"resources/models/{settings.get('of', model)}" if source else None
+    """Where a model's checkpoint lives (`glmeval.plan.model_dir`)."""
+    return plan.model_dir(config, model)
 
 
 def training_task_files(wildcards):
     """The prepared task a supervised model (rbp) is trained on; task.json first."""
     task = model_config(wildcards)["source"]["train"]["task"]
-    splits = [f"resources/data/{task}/{split}.parquet" for split in SPLITS]
-    return [f"resources/data/{task}/task.json", *splits]
+    splits = [paths.TASK_SPLIT.format(task=task, split=split) for split in SPLITS]
+    return [paths.TASK_META.format(task=task), *splits]
 
 
 def embedding_inputs(wildcards):
-    inputs = {
-        "split": f"resources/data/{wildcards.task}/{wildcards.split}.parquet",
-        "task": f"resources/data/{wildcards.task}/task.json",
+    return {
+        "split": paths.TASK_SPLIT.format(task=wildcards.task, split=wildcards.split),
+        "task": paths.TASK_META.format(task=wildcards.task),
+        **plan.model_inputs(config, wildcards.model),
     }
-    weights = model_dir(wildcards.model)
-    if weights:
-        inputs["model"] = weights
-    ids = glm_config.model_settings(config, wildcards.model).get("ids")
-    if ids:  # a features model's .npy row ids
-        inputs["ids"] = ids
-    return inputs
 
 
-def _probe_names(linear):
-    """A wildcard pattern of the configured probes that are (not) linear; one that never
-    matches when there are none."""
-    names = [
-        name
-        for name, probe in config["probes"].items()
-        if (probe["type"] in LINEAR_PROBES) == linear
-    ]
-    return "|".join(map(re.escape, names)) or "(?!)"
-
-
-LINEAR_PROBE_NAMES = _probe_names(linear=True)
-NEURAL_PROBE_NAMES = _probe_names(linear=False)
+LINEAR_PROBE_NAMES = plan.probe_names_pattern(config, linear=True)
+NEURAL_PROBE_NAMES = plan.probe_names_pattern(config, linear=False)
 
 
 # one estimate per job serves both of its resources (memory and time)
@@ -260,7 +204,7 @@ PREDICTIONS = [j.predictions_path for j in PROBE_JOBS]
 
 
 # attribution (docs/attribution.md)
-ATTRIBUTION_JOBS = glm_config.attribution_jobs(config, PROBE_JOBS)
+ATTRIBUTION_JOBS = plan.attribution_jobs(config, PROBE_JOBS)
 ATTRIBUTION = [
     f"results/attribution/{task}/{name}"
     for task in sorted({j.task for j in ATTRIBUTION_JOBS})
@@ -288,9 +232,9 @@ def attribution_job(wildcards):
 
 
 def attribution_reference(wildcards):
-    job = glm_config.attribution_reference(config, PROBE_JOBS, wildcards.task)
+    job = plan.attribution_reference(config, PROBE_JOBS, wildcards.task)
     return {
-        "test": f"resources/data/{wildcards.task}/test.parquet",
+        "test": paths.TASK_SPLIT.format(task=wildcards.task, split="test"),
         "predictions": job.predictions_path,
     }
 
@@ -301,9 +245,11 @@ def attribution_map_inputs(wildcards):
     job = attribution_job(wildcards)
     inputs = {"selection": f"results/attribution/{wildcards.task}/selection.parquet"}
     if job.job is not None:
-        inputs["probe"] = f"{job.job.run_dir}/model.pt"
+        inputs["probe"] = job.job.model_path
         if "embedding_gradient" in job.methods:
-            inputs["embeddings"] = f"results/embeddings/{job.model}/{job.task}/test"
+            inputs["embeddings"] = paths.EMBEDDINGS.format(
+                model=job.model, task=job.task, split="test"
+            )
     weights = model_dir(job.model)
     if weights:
         inputs["model"] = weights
@@ -313,7 +259,7 @@ def attribution_map_inputs(wildcards):
 def gia_run(wildcards):
     """The probe run GIA predicts with."""
     gia = config["attribution"]["tasks"][wildcards.task]["gia"]
-    return glm_config.explained_run(
+    return plan.explained_run(
         config, PROBE_JOBS, wildcards.task, gia["model"], gia["probe"]
     )
 
@@ -323,7 +269,7 @@ def gia_inputs(wildcards):
     job = gia_run(wildcards)
     inputs = {
         "selection": f"results/attribution/{wildcards.task}/selection.parquet",
-        "probe": f"{job.run_dir}/model.pt",
+        "probe": job.model_path,
     }
     weights = model_dir(gia["model"])
     if weights:

@@ -4,7 +4,7 @@ DOWNLOADS_USED = glm_config.downloads_needed(config)
 rule data:
     """Every task and variant set, prepared (downloads fetched as needed)."""
     input:
-        expand("resources/data/{task}/task.json", task=config["tasks"]),
+        expand(paths.TASK_META, task=config["tasks"]),
         expand("resources/variants/{variants}/task.json", variants=config["variants"]),
         [p.replace("variants.parquet", "task.json") for p in VARIANT_WINDOWS],
     localrule: True
@@ -14,7 +14,7 @@ rule download:
     """Every download the configured tasks, variants and models use (run where the network
     is reachable)."""
     input:
-        expand("resources/downloads/{download}", download=DOWNLOADS_USED),
+        expand(paths.DOWNLOAD, download=DOWNLOADS_USED),
     localrule: True
 
 
@@ -32,7 +32,7 @@ rule preflight:
 
 rule fetch_download:
     output:
-        directory("resources/downloads/{download}"),
+        directory(paths.DOWNLOAD),
     log:
         "logs/fetch_download/{download}.log",
     localrule: True
@@ -48,8 +48,8 @@ rule prepare_task:
     input:
         task_source_files,
     output:
-        splits=expand("resources/data/{{task}}/{split}.parquet", split=SPLITS),
-        meta="resources/data/{task}/task.json",
+        splits=expand(paths.TASK_SPLIT, split=SPLITS, allow_missing=True),
+        meta=paths.TASK_META,
     log:
         "logs/prepare_task/{task}.log",
     conda:
@@ -64,7 +64,7 @@ rule prepare_variants:
     input:
         variants_source_files,
     output:
-        variants="resources/variants/{variants}/variants.parquet",
+        variants=paths.VARIANTS,
         meta="resources/variants/{variants}/task.json",
         exclusions="resources/variants/{variants}/exclusions.tsv",
     log:
@@ -80,7 +80,7 @@ rule prepare_variants:
 use rule prepare_variants as prepare_variant_windows with:
     """A variants dataset at another window length: a zero-shot model's own (zeroshot.windows)."""
     output:
-        variants="resources/variants/{variants}/L{length}/variants.parquet",
+        variants=paths.VARIANTS_WINDOW,
         meta="resources/variants/{variants}/L{length}/task.json",
         exclusions="resources/variants/{variants}/L{length}/exclusions.tsv",
     log:

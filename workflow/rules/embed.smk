@@ -2,7 +2,7 @@ rule extract_embeddings:
     input:
         unpack(embedding_inputs),
     output:
-        directory("results/embeddings/{model}/{task}/{split}"),
+        directory(paths.EMBEDDINGS),
     log:
         "logs/extract_embeddings/{model}/{task}/{split}.log",
     conda:

@@ -9,7 +9,9 @@ MODEL_SNAPSHOTS = sorted(
                 for m in v.get("zeroshot", {}).get("models", [])
             ),
         ]
-        if str(model_dir(m)).startswith(("resources/models/", glm_config.DOWNLOADS))
+        if str(model_dir(m)).startswith(
+            (paths.fill(paths.MODEL_SNAPSHOT, model=""), paths.DOWNLOADS)
+        )
     }
 )
 
@@ -26,7 +28,7 @@ rule models:
 # adds an entry, later ones download and verify the locked commit (docs/models.md).
 rule resolve_model:
     output:
-        directory("resources/models/{model}"),
+        directory(paths.MODEL_SNAPSHOT),
     log:
         "logs/resolve_model/{model}.log",
     localrule: True
@@ -42,7 +44,7 @@ rule train_rbp_model:
     input:
         training_task_files,
     output:
-        directory("results/supervised_models/{model}"),
+        directory(paths.SUPERVISED_MODEL),
     log:
         "logs/train_rbp_model/{model}.log",
     conda:

@@ -1,12 +1,12 @@
 rule train_probe:
     """A neural probe (MLP or CNN): a GPU job on a cluster (profiles/slurm)."""
     input:
-        task="resources/data/{task}/task.json",
-        embeddings=expand("results/embeddings/{{model}}/{{task}}/{split}", split=SPLITS),
+        task=paths.TASK_META,
+        embeddings=expand(paths.EMBEDDINGS, split=SPLITS, allow_missing=True),
     output:
-        metrics="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/metrics.json",
-        predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/predictions.parquet",
-        model="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/model.pt",
+        metrics=paths.PROBE_METRICS,
+        predictions=paths.PROBE_PREDICTIONS,
+        model=paths.PROBE_MODEL,
     log:
         "logs/train_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
     wildcard_constraints:
@@ -27,8 +27,8 @@ rule train_probe:
 use rule train_probe as fit_linear_probe with:
     """A linear probe (ridge, OLS, logistic): a small CPU job, grouped on a cluster."""
     output:
-        metrics="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/metrics.json",
-        predictions="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}/predictions.parquet",
+        metrics=paths.PROBE_METRICS,
+        predictions=paths.PROBE_PREDICTIONS,
     log:
         "logs/fit_linear_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
     wildcard_constraints:

@@ -14,7 +14,7 @@ rule task_table:
     input:
         task_metrics,
     output:
-        "results/tables/{task}.csv",
+        paths.TASK_TABLE,
     log:
         "logs/task_table/{task}.log",
     wildcard_constraints:
@@ -28,7 +28,7 @@ rule task_table:
 
 rule probe_metrics:
     input:
-        expand("results/tables/{task}.csv", task=TASKS),
+        expand(paths.TASK_TABLE, task=TASKS),
     output:
         "results/tables/probe_metrics.csv",
     log:
@@ -64,7 +64,7 @@ rule probe_stats:
         mem_mb=16000,
         runtime=480,
     params:
-        baselines=glm_config.baselines(config, PROBE_JOBS),
+        baselines=plan.baselines(config, PROBE_JOBS),
         n_boot=config["bootstrap"],
         overlaps=TRAINING_OVERLAPS,
     script:

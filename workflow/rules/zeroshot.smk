@@ -3,7 +3,7 @@ rule zeroshot_scores:
     input:
         unpack(variant_model_inputs),
     output:
-        "results/zeroshot/{variants}/{model}.parquet",
+        paths.ZEROSHOT_SCORES,
     log:
         "logs/zeroshot_scores/{variants}/{model}.log",
     conda:
@@ -20,9 +20,9 @@ rule transfer_effects:
     """A trained activity probe's alt - ref predictions on the variants: a GPU job."""
     input:
         unpack(variant_model_inputs),
-        probe="results/probes/{task}/{model}/{representation}/L{layer}/{probe}/frac1/seed{seed}/model.pt",
+        probe=paths.fill(paths.PROBE_MODEL, fraction=1),
     output:
-        "results/transfer/{variants}/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}.parquet",
+        paths.TRANSFER_EFFECTS,
     log:
         "logs/transfer_effects/{variants}/{task}/{model}/{representation}/L{layer}/{probe}/seed{seed}.log",
     conda:
@@ -39,7 +39,7 @@ rule variant_tables:
     """Per-element correlations with CIs, and the Table 1 of a dataset with measured effects
     (CAGI5's, or the column a user's variants name with effect:)."""
     input:
-        variants="resources/variants/{variants}/variants.parquet",
+        variants=paths.VARIANTS,
         zeroshot=lambda wc: ZEROSHOT.get(wc.variants, []),
         transfer=lambda wc: [t.path for t in TRANSFER if t.variants == wc.variants],
     output:

@@ -4,10 +4,10 @@ import pandas as pd
 
 from glmeval.attribution.gia import backgrounds, global_importance
 from glmeval.attribution.maps import OneHotModel, PipelineModel, explained_directly, one_hot
-from glmeval.config import resolve_device
 from glmeval.io import write_csv
 from glmeval.models import load_embedder
 from glmeval.probes.run import load_probe
+from glmeval.runtime import resolve_device
 
 sys.stderr = open(snakemake.log[0], "w")
 gia, run = snakemake.params.gia, snakemake.params.job

@@ -4,9 +4,9 @@ import pandas as pd
 
 from glmeval.attribution.maps import explained_directly
 from glmeval.attribution.run import explain, selection_tokens, write_maps
-from glmeval.config import resolve_device
 from glmeval.models import load_embedder
 from glmeval.probes.run import load_probe
+from glmeval.runtime import resolve_device
 
 sys.stderr = open(snakemake.log[0], "w")
 job, run = snakemake.params.job, snakemake.params.job["job"]

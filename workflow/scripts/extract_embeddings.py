@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from glmeval.config import resolve_device
 from glmeval.embed import extract
 from glmeval.io import read_json, sha256_of
 from glmeval.models import embedding_settings, load_embedder, local_path, snapshot_record
 from glmeval.models.features import write_features
+from glmeval.runtime import resolve_device
 
 sys.stderr = open(snakemake.log[0], "w")
 model = snakemake.params.model

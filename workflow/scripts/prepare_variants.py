@@ -1,7 +1,7 @@
 import sys
 from pathlib import Path
 
-from glmeval.data.variants import prepare_variant_source
+from glmeval.data.prepare import prepare_variant_source
 
 sys.stderr = open(snakemake.log[0], "w")
 prepare_variant_source(

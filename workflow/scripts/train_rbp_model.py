@@ -1,8 +1,8 @@
 import sys
 from pathlib import Path
 
-from glmeval.config import resolve_device
 from glmeval.models.rbp import train_rbp
+from glmeval.runtime import resolve_device
 
 sys.stderr = open(snakemake.log[0], "w")
 training = dict(snakemake.params.training)

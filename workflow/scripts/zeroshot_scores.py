@@ -2,9 +2,9 @@ import sys
 
 import pandas as pd
 
-from glmeval.config import resolve_device
 from glmeval.io import write_parquet
 from glmeval.models import load_embedder
+from glmeval.runtime import resolve_device
 from glmeval.zeroshot import available_scores, keyed_scores, score_variants
 
 sys.stderr = open(snakemake.log[0], "w")

@@ -1,4 +1,4 @@
-"""Global importance analysis (spec §9.6; Koo et al. 2021): motifs embedded in dinucleotide-
+"""Global importance analysis (Koo et al. 2021; docs/paper.md): motifs embedded in dinucleotide-
 shuffled backgrounds, alone and in pairs across spacings (tangermeme `ersatz`, `marginalize`,
 `space`). For a pair A, B with B starting `spacing` bases after A ends, the interaction is
 Δ(AB) − Δ(A) − Δ(B): the effect of the pair beyond the sum of its parts, 0 for an additive

@@ -1,4 +1,5 @@
-"""Attribution maps of trained probes and of language models (spec §9; the paper's Fig. 6).
+"""Attribution maps of trained probes and of language models (the paper's Fig. 6; docs/paper.md,
+Attribution).
 
 Every map is an array in the selection's row order: (N, L, 4) where a method scores each base
 at each position, (N, L) where it gives one value per position.
@@ -7,13 +8,13 @@ at each position, (N, L) where it gives one value per position.
   (captum `Saliency`), corrected as in Majdandzic et al. 2023 (the mean over the alphabet axis
   subtracted); `input_x_gradient`: the corrected gradient at the observed bases (N, L).
 - `deep_lift_shap`: tangermeme's DeepLIFT/SHAP with dinucleotide-shuffled references (N, L, 4).
-- `embedding_gradient`: the paper's map of a probe on gLM embeddings (§9.3): the probe's
+- `embedding_gradient`: the paper's map of a probe on gLM embeddings: the probe's
   gradient with respect to the cached token matrix, L2 over the hidden dimension, each token's
   value given to every base it covers (N, L).
 - `ism`: in-silico mutagenesis of the whole pipeline (sequence → tokenizer → model → features →
   probe) with tangermeme, identity edits skipped: output(mutant) − output(sequence) (N, L, 4; 0 at
   the observed base). It needs no gradient, so it works for every tokenizer and family.
-- `reverse_entropy`: the language model's own map (§9.4): each token masked in turn (masked LMs)
+- `reverse_entropy`: the language model's own map: each token masked in turn (masked LMs)
   or predicted from its prefix (causal LMs), the entropy H of the predicted distribution, and
   max(H) − H with the maximum over the whole array, projected to bases (N, L).
 
@@ -31,7 +32,7 @@ from torch import nn
 
 from glmeval.data.sequence import ALPHABET
 from glmeval.models import Embedder
-from glmeval.models.base import Encoded
+from glmeval.models.base import Encoded, lm_head, unwrapped
 
 #: Methods and the maps they write: (N, L, 4) "bases" or (N, L) "positions".
 METHODS = {
@@ -42,8 +43,6 @@ METHODS = {
     "ism": "bases",
     "reverse_entropy": "positions",
 }
-#: Methods that differentiate the model's output with respect to its one-hot input.
-INPUT_GRADIENTS = ("saliency", "input_x_gradient", "deep_lift_shap")
 
 
 def one_hot(sequences: Sequence[str]) -> torch.Tensor:
@@ -141,10 +140,9 @@ def deep_lift_shap(
 ) -> np.ndarray:
     """(N, L, 4) DeepLIFT/SHAP attributions (tangermeme) against `n_shuffles` dinucleotide
     shuffles of each sequence."""
-    from tangermeme.deep_lift_shap import _nonlinear
     from tangermeme.deep_lift_shap import deep_lift_shap as dls
 
-    from glmeval.probes.layers import Exp
+    from glmeval.nn.layers import Exp
 
     attr = dls(
         model,
@@ -153,9 +151,23 @@ def deep_lift_shap(
         n_shuffles=n_shuffles,
         random_state=seed,
         device=device,
-        additional_nonlinear_ops={Exp: _nonlinear},  # the rescale rule, as for other activations
+        additional_nonlinear_ops={Exp: rescale_rule},  # as tangermeme treats other activations
     )
     return attr.detach().cpu().numpy().transpose(0, 2, 1)
+
+
+def rescale_rule(module: nn.Module, grad_input: tuple, grad_output: tuple) -> tuple:
+    """DeepLIFT's rescale rule for an elementwise activation, as a tangermeme backward hook
+    (`additional_nonlinear_ops`): the hooks leave the observed rows and their references,
+    stacked along the batch axis, in `module.input` and `module.output`. The gradient through
+    the activation becomes the secant Δoutput / Δinput, the same for an observed row and its
+    reference; where |Δinput| < 1e-6 the secant is unstable and the ordinary gradient stays."""
+    x, reference = module.input.chunk(2)
+    y, y_reference = module.output.chunk(2)
+    d_in, d_out = x - reference, y - y_reference
+    flat = (d_in.abs() < 1e-6).repeat(2, *([1] * (d_in.dim() - 1)))
+    secant = (d_out / d_in).repeat(2, *([1] * (d_in.dim() - 1)))
+    return (torch.where(flat, grad_input[0], grad_output[0] * secant),)
 
 
 def ism(model: nn.Module, x: torch.Tensor, batch_size: int, device: str = "cpu") -> np.ndarray:
@@ -190,7 +202,7 @@ def to_bases(tokens: np.ndarray, encoded: Sequence[Encoded], length: int) -> np.
 
 def embedding_gradient(probe: nn.Module, tokens: np.ndarray, device: str = "cpu") -> np.ndarray:
     """(N, T) L2 norm over the hidden dimension of the probe's gradient with respect to its
-    (N, T, D) token-matrix input (spec §9.3)."""
+    (N, T, D) token-matrix input (docs/paper.md, Attribution)."""
     from captum.attr import Saliency
 
     class Mean(nn.Module):
@@ -213,10 +225,8 @@ def token_entropies(embedder: Embedder, encoded: Sequence[Encoded], batch_size: 
     (causal LMs; the first token has none: NaN). Special tokens: NaN."""
     import dataclasses
 
-    from glmeval.zeroshot import _inner, _lm_head
-
-    lm = _inner(embedder)
-    causal = _lm_head(embedder) == "causal_lm"
+    lm = unwrapped(embedder)
+    causal = lm_head(embedder) == "causal_lm"
     out = []
 
     def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -246,10 +256,9 @@ def token_entropies(embedder: Embedder, encoded: Sequence[Encoded], batch_size: 
 
 def reverse_entropy(embedder: Embedder, sequences: Sequence[str], batch_size: int = 64):
     """(N, L) the paper's reverse-entropy map: max(H) − H per token, the maximum over every
-    token of every sequence, projected to bases (spec §9.4). Bases no prediction covers: 0."""
-    from glmeval.zeroshot import _inner
-
-    encoded = _inner(embedder).encode(list(sequences))
+    token of every sequence, projected to bases (docs/paper.md, Attribution). Bases no
+    prediction covers: 0."""
+    encoded = unwrapped(embedder).encode(list(sequences))
     entropies = token_entropies(embedder, encoded, batch_size)
     top = np.nanmax(np.concatenate(entropies))
     tokens = np.zeros((len(encoded), max(map(len, encoded))), np.float32)

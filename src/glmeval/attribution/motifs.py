@@ -82,8 +82,8 @@ def recovery(found: pd.DataFrame, n_sequences: int) -> pd.DataFrame:
 
 def agreement(importance: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Per pair of maps: the mean over sequences of the per-sequence Pearson and Spearman r
-    between their (N, L) importances (the paper's §9.5 comparison), and the sequences with a
-    defined r."""
+    between their (N, L) importances (the paper's comparison: docs/paper.md, Attribution), and
+    the sequences with a defined r."""
     rows = []
     names = list(importance)
     for i, a in enumerate(names):

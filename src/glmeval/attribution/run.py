@@ -15,7 +15,7 @@ from glmeval.io import atomic_path, read_json, write_csv, write_json
 
 def select_top(test: pd.DataFrame, predictions: pd.DataFrame, k: int) -> pd.DataFrame:
     """The `k` test sequences the reference model predicts highest (the mean over its targets;
-    spec §9.1), best first: rank, id, row (in the test split), prediction, sequence, and the
+    docs/paper.md), best first: rank, id, row (in the test split), prediction, sequence, and the
     test split's other columns (e.g. a synthetic task's planted `motifs`)."""
     pred = predictions.set_index("id")[[c for c in predictions if c.endswith("_pred")]]
     test = test.reset_index(drop=True).assign(row=np.arange(len(test)))

@@ -1,14 +1,14 @@
 """The paper's h5 archives (Zenodo 10.5281/zenodo.11583224) as canonical task splits.
 
 Every reader decodes the stored one-hot back to sequence text and calls `write_task`. Shared
-decoding rules (paper_spec.md §1, `onehot_to_seq`):
+decoding rules (the authors' `onehot_to_seq`; docs/paper.md, Conventions):
 
 - Channels are A, C, G, T in that order; only the first four are read (eCLIP archives carry
-  extra channels after them, §5.1). A position with all four channels 0 is N; so is one with all
+  extra channels after them). A position with all four channels 0 is N; so is one with all
   four at 0.25, the N encoding of the authors' `seq_to_onehot`. Any other position that is not
   exactly one 1 and three 0s (two hot channels, NaN, 0.5, ...) is an error naming the row.
 - Layout: the channel axis is the shorter of the two non-batch axes (every archive stores
-  173–1000 nt and 4+ channels), so channels-first (ChIP, eCLIP, §5.1) and channels-last
+  173–1000 nt and 4+ channels), so channels-first (ChIP, eCLIP) and channels-last
   (lentiMPRA, INSERT-seq, multitask eCLIP, the last [inferred]) are both accepted; the layout
   found per key is recorded in task.json's provenance. Any numeric or boolean dtype is accepted
   (the archives' dtypes are not documented).
@@ -33,8 +33,9 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from glmeval.data.tasks import SPLITS, write_task
+from glmeval.data.taskfile import write_task
 from glmeval.io import sha256_of
+from glmeval.vocabulary import SPLITS
 
 _BASES = np.frombuffer(b"ACGTN", dtype=np.uint8)
 _BLOCK = 1 << 24  # array elements decoded at a time, bounding memory on the 393k-row K562 file
@@ -185,7 +186,7 @@ def _lentimpra_splits(f: h5py.File, where: str) -> tuple[dict[str, pd.DataFrame]
 
 
 def prepare_lentimpra(name: str, source: dict, out_dir, **checks) -> dict:
-    """lentiMPRA (§4.1–4.2) from either layout; target `activity`.
+    """lentiMPRA (docs/paper.md, Tasks: lentiMPRA) from either layout; target `activity`.
 
     Raw `lentiMPRA_{cell}.h5`: one-hot `{k}_x` (N, 230, 4) and activity `{k}_y` (N,) (an (N, 1)
     column is accepted) for folds k = 1..10; folds 1–8 train, 9 valid, 10 test, in fold order;
@@ -212,12 +213,12 @@ def prepare_lentimpra(name: str, source: dict, out_dir, **checks) -> dict:
 
 
 def prepare_binary_h5(name: str, source: dict, out_dir, **checks) -> dict:
-    """One ChIP-seq TF `chip/{TF}_200.h5` or one eCLIP RBP `eclip/{RBP}_K562_200.h5` (§5.1):
+    """One ChIP-seq TF `chip/{TF}_200.h5` or one eCLIP RBP `eclip/{RBP}_K562_200.h5`:
     200-nt one-hot (N, C, 200), channels-first, C = 4 (ChIP) or C >= 4 (eCLIP; channels after
     the first four ignored), and binary labels (N, 1) (or (N,)). ChIP keys are lower case
-    (`x_train`, `y_train`, ...; §5.1, §13 item 7) and eCLIP keys upper case (`X_train`,
-    `Y_train`, ...); the casing with more keys in the file is read. Target `label`; ids
-    `{split}-{row}`."""
+    (`x_train`, `y_train`, ...; docs/paper.md, Known issues: archive keys) and eCLIP keys upper
+    case (`X_train`, `Y_train`, ...); the casing with more keys in the file is read. Target
+    `label`; ids `{split}-{row}`."""
     path = Path(source["h5"])
     where = f"task {name!r}: {path}"
     splits, layout = {}, {}
@@ -258,8 +259,9 @@ def _task_names(f: h5py.File, source: dict, n_tasks: int, where: str) -> tuple[l
 
 
 def prepare_eclip_multitask(name: str, source: dict, out_dir, **checks) -> dict:
-    """Multitask K562 eCLIP `eclip/K562.h5` (§3.8, §5.6): `X_{split}` one-hot (N, L, 4),
-    channels-last, L ≈ 1000 [inferred; the number of tasks and L are unknown, §13 item 1], and
+    """Multitask K562 eCLIP `eclip/K562.h5` (docs/paper.md, Probes: RBP model): `X_{split}`
+    one-hot (N, L, 4), channels-last, L ≈ 1000 [inferred; the number of tasks and L are unknown:
+    docs/paper.md, Known issues: missing provenance], and
     `Y_{split}` (N, T) binary. Kind multilabel, one target column per task (names: see
     `_task_names`; recorded in provenance). Ids `{split}-{row}`."""
     path = Path(source["h5"])
@@ -280,7 +282,7 @@ def prepare_eclip_multitask(name: str, source: dict, out_dir, **checks) -> dict:
 
 
 def prepare_insert_seq(name: str, source: dict, out_dir, **checks) -> dict:
-    """INSERT-seq `RNAenlong/insert_dataset.h5` (§8.1): `X_{split}` one-hot (N, 173, 4),
+    """INSERT-seq `RNAenlong/insert_dataset.h5`: `X_{split}` one-hot (N, 173, 4),
     channels-last, and `Y_{split}` (N, k); the archive's own train/valid/test split. Target
     `log1p_y0` = log(Y[:, 0] + 1), the only label the paper uses; Y[:, 0] <= -1 is an error
     naming the row. Ids `{split}-{row}`."""

@@ -1,4 +1,4 @@
-"""Task 4: ASCOT/GTEx cassette-exon splicing in the MTSplice setup (paper_spec §7).
+"""Task 4: ASCOT/GTEx cassette-exon splicing in the MTSplice setup (docs/paper.md, Tasks: splicing).
 
 Rebuilds what `mt_preprocess.Ascot(length=400, flanking=300, pad_trim_same_l=False,
 seq_align='both', mean_inpute=False, use_logit=True)` and `mtsplice_data.ipynb` wrote to
@@ -17,8 +17,9 @@ from pyfaidx import Fasta
 
 from glmeval.data.archive import find_layout, open_h5, read_sequences, require_keys
 from glmeval.data.sequence import reverse_complement
-from glmeval.data.tasks import SPLITS, write_task
+from glmeval.data.taskfile import write_task
 from glmeval.io import sha256_of
+from glmeval.vocabulary import SPLITS
 
 # `mt_preprocess.tissues`: the PSI column names of gtex_*_psi.csv, in target order (the
 # figures label them with `mt_preprocess.a_tissues`, same order).
@@ -79,7 +80,7 @@ def psi_targets(psi: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def variable_exons(delta: np.ndarray, mean_logit: np.ndarray) -> np.ndarray:
-    """Test-set mask of spec §7.4: >= 10 observed tissues and
+    """Test-set mask of the paper (docs/paper.md, Tasks: splicing): >= 10 observed tissues and
     max_t |σ(Δ_t + mean_logit) - σ(mean_logit)| >= 0.2."""
     observed = ~np.isnan(delta)
     gap = np.abs(_sigmoid(delta + mean_logit[:, None]) - _sigmoid(mean_logit)[:, None])
@@ -204,7 +205,7 @@ def prepare_splicing(
     directory or from that directory (`_derived_splits`): the same splits, rows in CSV order,
     with ids `{split}-{row}` and no exon_id / gene_id (the file keeps no coordinates).
 
-    Windows (§7.2 steps 2-3): exon_start/exon_end are 1-based inclusive (the paper's code
+    Windows: exon_start/exon_end are 1-based inclusive (the paper's code
     passes them to pyfaidx `get_seq`). W = genome[exon_start - 300, exon_end + 300], reverse-complemented on the minus
     strand; `left` = W[:400], `right` = W[-400:] (W has >= 601 nt, so no padding). In transcript
     orientation `left` = 300 nt upstream intron + the exon's first 100 nt and `right` = the
@@ -212,13 +213,13 @@ def prepare_splicing(
     the exon's genomic end. Exons < 200 nt make the halves overlap. A window leaving its
     chromosome is an error.
 
-    Targets (§7.2 steps 5-6): per tissue Δ = logit(PSI_t) - logit(m), m = mean observed PSI,
+    Targets: per tissue Δ = logit(PSI_t) - logit(m), m = mean observed PSI,
     logit clipped at 1e-5 (see `psi_targets`); NaN where the tissue is unobserved, kept as
     NaN (the paper's loss is masked, its Spearman omits NaN): task.json says
     `targets_may_be_missing` and `target_offset: mean_logit`. Exons with no observed tissue
     are invalid (error, or dropped with `invalid: drop`), as are non-ACGTN windows.
 
-    Test (§7.4): only variable exons (`variable_exons`) are kept. Ids: "chr1:100-250:+".
+    Test: only variable exons (`variable_exons`) are kept. Ids: "chr1:100-250:+".
     """
     genome = Path(source["genome"])
     paths = {split: Path(source["splicing"][split]) for split in SPLITS}

@@ -2,7 +2,7 @@
 variant table plus a reference FASTA), built by the same code as CAGI5 (`glmeval.data.cagi5`).
 
 Windows. A variant at 1-based `pos` gets the window `[pos - L/2, pos + L/2)` (0-based,
-half-open; spec §6.1, gopher's `expand_range` + bedtools getfasta) upper-cased, with the variant
+half-open; the paper's gopher `expand_range` + bedtools getfasta) upper-cased, with the variant
 at index `L/2 - 1`; `alt_sequence` is `ref_sequence` with that one base replaced. The sequence
 comes from a genome FASTA (pyfaidx; a chromosome `chr1` is also looked up as `1` and vice versa,
 soft-masked lower case is fine) or from per-row sequences (CAGI5 elements) whose first base lies
@@ -414,12 +414,3 @@ def prepare_variants(name: str, source: dict, out_dir: str | Path) -> dict:
     }
     write_json(meta, out_dir / "task.json")
     return meta
-
-
-def prepare_variant_source(name: str, source: dict, out_dir: str | Path) -> dict:
-    """Prepare a configured variants entry: CAGI5 (`cagi5` key) or user variants (`vcf`/`table`)."""
-    if "cagi5" in source:
-        from glmeval.data.cagi5 import prepare_cagi5
-
-        return prepare_cagi5(name, source, out_dir)
-    return prepare_variants(name, source, out_dir)

@@ -17,8 +17,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from glmeval.figures.style import GROUP_MARKERS, PROBE_TYPE_LABELS, Labels, metric_label
-from glmeval.probes.kinds import STRAND_VIEWS, strand_view
-from glmeval.stats import MEAN_TARGET
+from glmeval.vocabulary import MEAN_TARGET, STRAND_VIEWS, strand_view
 
 CONFIG_KEYS = ["model", "probe", "representation", "layer", "width"]
 _TYPE_ORDER = list(PROBE_TYPE_LABELS)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from glmeval.config import ProbeJob, model_settings
-from glmeval.data.tasks import METRICS
+from glmeval.data.taskfile import METRICS
 from glmeval.data.variants import effect_column
+from glmeval.plan import ProbeJob, model_settings
 
 MULTI_TARGET_KINDS = ("multilabel", "multitask_regression")
 METRIC_LABELS = {"pearson": "Pearson r", "spearman": "Spearman ρ", "auroc": "AUROC", "aupr": "AUPR"}

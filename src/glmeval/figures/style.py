@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 from glmeval.cards import MARK, NOT_FROZEN
 from glmeval.figures.plan import METRIC_LABELS
 from glmeval.io import atomic_path
-from glmeval.probes.kinds import strand_view
+from glmeval.vocabulary import strand_view
 
 plt.rcParams.update(
     {

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Iterable
-from fnmatch import fnmatch
 from pathlib import Path
 
 from glmeval.io import read_json, write_json
 from glmeval.models.base import Embedder, Encoded, TokenizationError
 from glmeval.models.families import Family, ModelError, family_of
+from glmeval.models.snapshot import SOURCE_RECORD, hub_files, snapshot_record
 
-#: Written by `resolve_model` into every snapshot: where it came from, at which commit.
-SOURCE_RECORD = "glmeval_source.json"
-#: Top-level hub files the loaders read besides the weights: config, tokenizer (vocabularies,
-#: merges, sentencepiece and tiktoken models) and the repository's own code.
-HUB_ESSENTIALS = ("*.json", "*.py", "*.txt", "*.model", "*.tiktoken")
-#: The weight formats the PyTorch loaders read, (weights, shard index), in order of preference:
-#: only the first one a repository has is fetched.
-HUB_WEIGHTS = (
-    ("*.safetensors", "*.safetensors.index.json"),
-    ("pytorch_model*.bin", "pytorch_model*.bin.index.json"),
-)
 #: The HTTP clients of huggingface_hub 1.x and 2.x: their connection errors reach the caller
 #: unwrapped and are no OSError (those of requests, under huggingface_hub 0.x, are).
 HTTP_CLIENTS = ("httpx", "httpx2")
@@ -134,26 +122,6 @@ def resolve_model(model: dict, out_dir: str | Path, name: str | None = None) -> 
     write_json(record, out_dir / SOURCE_RECORD)
 
 
-def hub_files(names: Iterable[str]) -> list[str]:
-    """The files of a hub repository, from its file listing `names`, that resolving a model
-    downloads: the top-level `HUB_ESSENTIALS` and one weight format, safetensors where the
-    repository has them, else pytorch_model*.bin, each with its shard index. Never a folder
-    (jax_model/, onnx/), another framework's weights (TensorFlow, Flax, JAX, ONNX, Rust), a
-    second copy of the weights, a README or images."""
-    top = [name for name in names if "/" not in name]
-    files = {
-        name
-        for name in top
-        if any(fnmatch(name, pattern) for pattern in HUB_ESSENTIALS)
-        and not name.endswith(".index.json")
-    }
-    for weights, index in HUB_WEIGHTS:
-        if any(fnmatch(name, weights) for name in top):
-            files |= {name for name in top if fnmatch(name, weights) or fnmatch(name, index)}
-            break
-    return sorted(files)
-
-
 def hub_network_errors() -> tuple[type[Exception], ...]:
     """What a hub call raises when the network fails: OSError, and the HTTPError of
     huggingface_hub's HTTP client (httpx or httpx2), which is no OSError."""
@@ -233,12 +201,6 @@ def _check_runtime(name: str, family: Family, device: str) -> None:
             gpn.register_auto_classes("gpn")
         else:
             importlib.import_module("gpn.model")
-
-
-def snapshot_record(path: str | Path | None) -> dict | None:
-    """What `resolve_model` recorded about the snapshot at `path` (repo, revision, commit)."""
-    record = Path(path) / SOURCE_RECORD if path is not None else None
-    return read_json(record) if record is not None and record.exists() else None
 
 
 def _check_snapshot(name: str, model: dict, path: Path) -> None:

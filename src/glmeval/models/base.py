@@ -65,6 +65,17 @@ class Embedder(Protocol):
         ...
 
 
+def unwrapped(embedder: Embedder) -> Embedder:
+    """The model behind a wrapper (a Windowed model's `inner`); the embedder itself otherwise."""
+    return getattr(embedder, "inner", embedder)
+
+
+def lm_head(embedder: Embedder) -> str | None:
+    """'masked_lm', 'causal_lm' or None (not a language model)."""
+    family = getattr(unwrapped(embedder), "family", None)
+    return getattr(family, "head", None)
+
+
 class TokenizationError(ValueError):
     """A tokenizer altered, dropped or overflowed the input bases."""
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from glmeval.io import atomic_path, sha256_of
-from glmeval.models import SOURCE_RECORD, hub_files
 from glmeval.models.families import ModelError
+from glmeval.models.snapshot import SOURCE_RECORD, hub_files
 
 #: Where `snapshot_download` keeps its bookkeeping inside a snapshot (not model files).
 HUB_CACHE = ".cache"

@@ -1,4 +1,5 @@
-"""The paper's supervised multitask eCLIP "RBP" model (spec §3.8, `chip-clip-seq/RBP_pretrain.py`).
+"""The paper's supervised multitask eCLIP "RBP" model (`chip-clip-seq/RBP_pretrain.py`;
+docs/paper.md, Probes).
 
 Trained by the workflow on a prepared multitask binary task (`train_rbp`), then used frozen as an
 embedder (`RBPEmbedder`). Keras original, input one-hot (1000, 4), every convolution 'same':
@@ -42,8 +43,8 @@ from glmeval.data.tasks import SPLITS, load_split, load_task
 from glmeval.io import atomic_path, read_json, write_json
 from glmeval.metrics import aupr
 from glmeval.models.supervised import PaddedInputEmbedder
-from glmeval.probes.layers import Exp, ResidualBlock, batch_norm, init_glorot
-from glmeval.probes.train import TrainConfig, fit, l2_param_groups, predict
+from glmeval.nn.layers import Exp, ResidualBlock, batch_norm, init_glorot
+from glmeval.nn.train import TrainConfig, fit, l2_param_groups, predict
 
 L2 = 1e-8
 POOL = 10

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from glmeval.models.families import FAMILIES, ModelError
+from glmeval.models.snapshot import snapshot_record
 from glmeval.models.supervised import PaddedInputEmbedder
 
 #: The checkpoint for which enformer-pytorch's `from_pretrained` turns on `use_tf_gamma` (the
@@ -59,8 +60,6 @@ def load_track_model(
 ) -> nn.Module:
     """The package's model built from `path`/config.json, in eval mode, with the checkpoint's
     weights; with `random_init_seed`, freshly initialised after `torch.manual_seed` instead."""
-    from glmeval.models import snapshot_record
-
     path = Path(path)
     model_class, config_class = model_classes(family)
     if not (path / "config.json").is_file():

@@ -1,10 +1,10 @@
-"""The paper's convolutional models (spec §3), ported from Keras to PyTorch.
+"""The paper's convolutional models (docs/paper.md, Probes), ported from Keras to PyTorch.
 
-- `RepCNN` (§3.1 `rep_cnn`): the Task 1 CNN probe on token-level representations and one-hot;
-- `ResidualBind` (§3.3 `ResNet`) and `MPRAnn` (§3.4): the lentiMPRA one-hot baselines;
-- `ChipCNN` (§3.5 `chip_cnn`): the ChIP-seq / eCLIP probe (Tasks 2 and 6);
-- `SpliceCNN` (§3.6 `mtsplice_model`): the two-input alternative-splicing probe (Task 4);
-- `InsertCNN` (§3.7 `model_2CNN`): the INSERT-seq probe (Task 5).
+- `RepCNN` (`rep_cnn`): the Task 1 CNN probe on token-level representations and one-hot;
+- `ResidualBind` (`ResNet`) and `MPRAnn`: the lentiMPRA one-hot baselines;
+- `ChipCNN` (`chip_cnn`): the ChIP-seq / eCLIP probe (Tasks 2 and 6);
+- `SpliceCNN` (`mtsplice_model`): the two-input alternative-splicing probe (Task 4);
+- `InsertCNN` (`model_2CNN`): the INSERT-seq probe (Task 5).
 
 Every model takes channels-last input (B, T, D), as the Keras originals do, and returns raw
 (B, n_out) outputs: the regression value, or the logits of a binary task (the Keras sigmoid is
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from glmeval.probes.layers import (
+from glmeval.nn.layers import (
     Exp,
     ResidualBlock,
     batch_norm,
@@ -95,7 +95,7 @@ class RepCNN(nn.Module):
 
 
 class ResidualBind(nn.Module):
-    """Spec §3.3 `ResNet` ("ResidualBind" in Table 1): the lentiMPRA one-hot baseline.
+    """`ResNet` ("ResidualBind" in Table 1): the lentiMPRA one-hot baseline.
 
     GlorotUniform init, SiLU throughout. Conv1D(196, 19, same) → BN → SiLU → Dropout(0.2);
     `residual_block(k=3, dilations 1, 2, 4, 8, 16, silu)`; Dropout(0.2) → MaxPool(5) →
@@ -143,7 +143,7 @@ class ResidualBind(nn.Module):
 
 
 class MPRAnn(nn.Module):
-    """Spec §3.4 `MPRAnn` (Agarwal et al.'s architecture, retrained on one-hot).
+    """`MPRAnn` (Agarwal et al.'s architecture, retrained on one-hot).
 
     Keras default GlorotUniform init; every convolution 'valid'; softmax is over channels at
     each position (Keras' last axis). Conv1D(250, 7, relu) → BN → Conv1D(250, 8, softmax) → BN
@@ -194,7 +194,7 @@ class MPRAnn(nn.Module):
 
 
 class ChipCNN(nn.Module):
-    """Spec §3.5 `chip_cnn`: the ChIP-seq / eCLIP probe (Tasks 2 and 6).
+    """`chip_cnn`: the ChIP-seq / eCLIP probe (Tasks 2 and 6).
 
     [BN → Conv1D(reduce_dim=512, 1)] → three blocks Conv1D('same') → BN → ReLU → MaxPool →
     Dropout(0.2) with (64, 7, pool 4), (96, 5, pool 4), (128, 5, pool 2) → Flatten → Dense(256)
@@ -204,8 +204,9 @@ class ChipCNN(nn.Module):
     Dense layers pass no initializer, so they keep Keras' default GlorotUniform.
 
     `reduce=True` is `NT_CNN.py`. `reduce=False` reproduces `representation_perf.py`, used for
-    every non-NT input (spec §3.5, §13 item 4): its first 64-filter conv reads the raw input, so
-    the BN and k=1 reduction are dead code and not in the Keras model; here they are absent.
+    every non-NT input (docs/paper.md, Known issues: `chip_cnn` wiring): its first 64-filter
+    conv reads the raw input, so the BN and k=1 reduction are dead code and not in the Keras
+    model; here they are absent.
     """
 
     def __init__(
@@ -245,7 +246,7 @@ class ChipCNN(nn.Module):
 
 
 class SpliceCNN(nn.Module):
-    """Spec §3.6 `mtsplice_model`: the two-input alternative-splicing probe (Task 4).
+    """`mtsplice_model`: the two-input alternative-splicing probe (Task 4).
 
     Left and right inputs, each (B, T, D), through separate branches Conv1D(128, 7, same) → BN
     → ReLU → MaxPool(4) → Dropout(0.2); concatenated along the length axis (left first); then
@@ -258,7 +259,8 @@ class SpliceCNN(nn.Module):
 
     `reduce_dim`: an int inserts BN → Conv1D(reduce_dim, 1) (HeUniform) at the start of each
     branch, as `chip_cnn` does; a guess at the undefined `mtsplice_embed_model` that the NT
-    (71, 2560) probe called (spec §13 item 2). None (default) is `mtsplice_model` as written.
+    (71, 2560) probe called (docs/paper.md, Known issues: undefined splicing model). None
+    (default) is `mtsplice_model` as written.
     """
 
     def __init__(
@@ -310,7 +312,7 @@ class SpliceCNN(nn.Module):
 
 
 class InsertCNN(nn.Module):
-    """Spec §3.7 `model_2CNN` (`RNAenlong/subsample.py`): the INSERT-seq probe (Task 5).
+    """`model_2CNN` (`RNAenlong/subsample.py`): the INSERT-seq probe (Task 5).
 
     Keras' default GlorotUniform init throughout. [optional LayerNormalization over channels,
     eps 1e-3] → Conv1D(48, 1) → Conv1D(96, 19, same, no bias, L2 1e-8) → BN → exponential →

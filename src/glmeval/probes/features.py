@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from glmeval.io import read_json, sha256_of
-from glmeval.probes.kinds import strand_view
-from glmeval.probes.rows import open_rows
+from glmeval.nn.rows import open_rows
+from glmeval.vocabulary import strand_view
 
 POOLED = {"cls": 0, "mean": 1}
 

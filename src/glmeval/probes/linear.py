@@ -29,7 +29,8 @@ def logistic(
     x_train, y_train, x_test, alpha: float, seed: int, hard_labels: bool = False
 ) -> np.ndarray:
     """L2 logistic regression (C = 1/alpha) per target; test-set probabilities (N, targets), or
-    0/1 predictions with `hard_labels` (the paper's AUROC on `predict()`, spec §13 item 6)."""
+    0/1 predictions with `hard_labels` (the paper's AUROC on `predict()`; docs/paper.md, Known
+    issues: hard-label AUROC)."""
     from sklearn.linear_model import LogisticRegression
 
     columns = []

@@ -1,10 +1,10 @@
-"""`rep_mlp` (paper §3.2): the MLP probe on pooled representations."""
+"""`rep_mlp` (docs/paper.md, Probes): the MLP probe on pooled representations."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from glmeval.probes.layers import dense_block, init_normal
+from glmeval.nn.layers import dense_block, init_normal
 
 
 class RepMLP(nn.Sequential):

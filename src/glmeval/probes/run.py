@@ -12,13 +12,13 @@ import torch
 from glmeval.data.tasks import SPLITS, load_split, load_task
 from glmeval.io import atomic_path, write_json, write_parquet
 from glmeval.metrics import evaluate
+from glmeval.nn.train import TrainConfig, fit, l2_param_groups, n_rows, predict
 from glmeval.probes import linear
 from glmeval.probes.cnn import ChipCNN, InsertCNN, MPRAnn, RepCNN, ResidualBind, SpliceCNN
 from glmeval.probes.features import ProbeInputError, load_features, pad_tokens, take
 from glmeval.probes.kinds import LINEAR_PROBES, PROBE_TASK_KINDS
 from glmeval.probes.mlp import RepMLP
-from glmeval.probes.train import TrainConfig, fit, l2_param_groups, n_rows, predict
-from glmeval.stats import MEAN_TARGET
+from glmeval.vocabulary import MEAN_TARGET
 
 
 def loss_name(task: dict, probe: dict) -> str:
@@ -68,7 +68,7 @@ def _fit_neural(probe: dict, task: dict, x: dict, y: dict, seed: int, device: st
     model = build_probe(probe, first.shape[1:], n_out)
     config = TrainConfig(**{k: probe[k] for k in TrainConfig.__dataclass_fields__})
     if probe["type"] == "rep_cnn" and probe.get("paper_compat"):
-        config = dataclasses.replace(config, shuffle=False)  # spec §13 item 25
+        config = dataclasses.replace(config, shuffle=False)  # docs/paper.md, Known issues
     history = fit(
         model,
         loss,
@@ -157,7 +157,7 @@ def run_probe(
     """Write `metrics.json` (tidy rows + history) and `predictions.parquet` into `out_dir`.
 
     `context` names the run for the tidy rows: task, model, probe (its config name).
-    `train_fraction` subsamples `fraction_splits` (train and valid as in spec §7.4; the paper's
+    `train_fraction` subsamples `fraction_splits` (train and valid as the paper's Task 4 did; its
     Task 5 kept its whole validation split); test is always whole. The subsample is drawn per
     seed (`per_seed`), or once per fraction and shared by every replicate (`shared`, the paper's
     code). Every input is checked before training starts.

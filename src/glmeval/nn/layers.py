@@ -68,7 +68,8 @@ class Exp(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """Keras `residual_block` (spec §3.3, §3.7, §3.8), on (B, C, L), channels preserved.
+    """Keras `residual_block` (ResidualBind, `model_2CNN`, the RBP model; docs/paper.md, Probes),
+    on (B, C, L), channels preserved.
 
     Conv1D(C, k, dilation 1, no bias, 'same') → BN; then for each dilation d: activation →
     Dropout → Conv1D(C, k, dilation d, no bias, 'same') → BN; add the block input; activation.

@@ -1,8 +1,9 @@
-"""One training loop for every neural probe.
+"""One training loop for every neural probe and for the models the workflow trains itself
+(glmeval.models.rbp).
 
 Adam (Keras epsilon 1e-7), a loss from `LOSSES`, ReduceLROnPlateau and early stopping on the
 validation loss (or a validation score) with the best weights restored. Inputs are arrays or
-row readers (`glmeval.probes.rows.RowFile`), or a tuple of them for two-input models (splicing's
+row readers (`glmeval.nn.rows.RowFile`), or a tuple of them for two-input models (splicing's
 left and right halves): batches are read row-wise, so N × T × D never has to fit in memory.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from glmeval.probes.rows import prefetch
+from glmeval.nn.rows import prefetch
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class TrainConfig:
 
 
 class DiffKL(nn.Module):
-    """The splicing loss `diff_KL` (spec §7.4) on Δlogit predictions.
+    """The splicing loss `diff_KL` (docs/paper.md, Tasks: splicing) on Δlogit predictions.
 
     Targets are (B, tissues + 1): Δlogit per tissue (NaN where unobserved) and, last, the exon's
     mean logit. ψ = σ(Δ + mean logit), clipped to [1e-5, 1 - 1e-5]; the Bernoulli KL of the
@@ -55,8 +56,8 @@ class DiffKL(nn.Module):
 
 class BCEOnOutputs(nn.Module):
     """Keras `BinaryCrossentropy(from_logits=False)` on a linear output: the output is clipped
-    to [1e-7, 1 - 1e-7] and read as a probability. The paper's NT-MLP bug (spec §13 item 5),
-    kept for `paper_compat` only."""
+    to [1e-7, 1 - 1e-7] and read as a probability. The paper's NT-MLP bug (docs/paper.md,
+    Known issues: NT MLP loss), kept for `paper_compat` only."""
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return nn.functional.binary_cross_entropy(pred.clamp(1e-7, 1 - 1e-7), target)

@@ -1,0 +1,91 @@
+"""The planning layer (glmeval.vocabulary, .paths, .plan, .config): torch-free, and the paths its
+jobs name are the ones the workflow's rules write."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from glmeval import paths
+from glmeval.config import validate_config
+from glmeval.plan import embedding_dirs, probe_jobs, transfer_jobs, zeroshot_scores
+from glmeval.vocabulary import REPRESENTATION_PATTERN, STRAND_VIEWS
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_planning_imports_neither_torch_nor_transformers():
+    code = (
+        "import sys, glmeval.vocabulary, glmeval.paths, glmeval.plan, glmeval.config; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_representation_wildcard_is_built_from_the_strands():
+    assert REPRESENTATION_PATTERN == "(cls|mean)(_forward|_reverse)?|tokens"
+    assert STRAND_VIEWS == ("forward", "reverse")
+
+
+def _config(tmp_path: Path) -> dict:
+    """The demo, plus a variants table scored zero-shot (one model at its own window) and
+    explained by a task's trained CNN probe."""
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    for name in ("v.tsv", "g.fa"):
+        (tmp_path / name).write_text("")
+    config["variants"] = {
+        "v": {
+            "table": "v.tsv",
+            "genome": "g.fa",
+            "length": 200,
+            "zeroshot": {"models": ["tiny_nt", "onehot"], "windows": {"onehot": 64}},
+            "transfer": [{"task": "motif_activity", "probes": ["rep_cnn"], "elements": ["E"]}],
+        }
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    return validate_config(config)
+
+
+def test_rule_outputs_are_the_plan_s_paths(tmp_path):
+    """Every probe run, embedding, zero-shot score and transfer the plan names is what a rule of
+    the dry run writes, and the rules write no other (a pattern changed on one side only fails)."""
+    config = _config(tmp_path)
+    cmd = [
+        str(BIN / "snakemake"),
+        "all",
+        "zeroshot",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(tmp_path / "c.yaml"),
+        "--directory",
+        str(tmp_path),
+        "--cores",
+        "1",
+        "-n",
+        "--detailed-summary",
+    ]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    header = next(i for i, fields in enumerate(lines) if fields[0] == "output_file")
+    column = {name: i for i, name in enumerate(lines[header])}
+    written: dict[str, set[str]] = {}
+    for fields in lines[header + 1 :]:
+        if len(fields) == len(column):
+            written.setdefault(fields[column["rule"]], set()).add(fields[column["output_file"]])
+
+    jobs = probe_jobs(config)
+    runs = written["train_probe"] | written["fit_linear_probe"]
+    assert {p for p in runs if p.endswith("metrics.json")} == {j.metrics_path for j in jobs}
+    assert {p for p in runs if p.endswith(".parquet")} == {j.predictions_path for j in jobs}
+    assert written["extract_embeddings"] == set(embedding_dirs(jobs))
+    assert written["zeroshot_scores"] == set(zeroshot_scores(config)["v"])
+    transfers = transfer_jobs(config, jobs)
+    assert transfers and written["transfer_effects"] == {t.path for t in transfers}
+    assert written["prepare_variant_windows"] >= {
+        paths.VARIANTS_WINDOW.format(variants="v", length=64)
+    }
