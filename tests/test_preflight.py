@@ -9,12 +9,9 @@ import copy
 import gzip
 import hashlib
 import importlib.util
-import io
 import json
 import re
-import tarfile
 import threading
-import zipfile
 from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +21,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+from test_download import tar_gz_bytes, zip_bytes
 
 from glmeval import preflight as preflight_module
 from glmeval.cli import main
@@ -161,31 +159,16 @@ def site(monkeypatch) -> Iterator[Site]:
     httpd.server_close()
 
 
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def serve_paper_config(site: Site) -> dict:
     """The paper configuration with its URLs moved to the loopback server, which holds every
     record file, URL, checksum list and hub repository it names."""
     config = load_config(PAPER, SCHEMA)
     site.records = {
-        11583224: {"data.zip": zipped({"data/x": b"x"}), "model.zip": zipped({"model/y": b"y"})},
-        4906997: {"sei_model.tar.gz": tar_gz({"model/sei.pth": b"w"}), "README": b"r"},
+        11583224: {
+            "data.zip": zip_bytes({"data/x": b"x"}),
+            "model.zip": zip_bytes({"model/y": b"y"}),
+        },
+        4906997: {"sei_model.tar.gz": tar_gz_bytes({"model/sei.pth": b"w"}), "README": b"r"},
     }
     for name, spec in config["downloads"].items():
         if "url" in spec:

@@ -30,10 +30,9 @@ from glmeval.download import (
 from glmeval.models import SOURCE_RECORD, hub_files, hub_network_errors
 from glmeval.models.families import family_of
 from glmeval.models.lock import entry_key, read_lock, unpinned_models
-from glmeval.paths import DOWNLOADS
+from glmeval.paths import DOWNLOADS, MODEL_SNAPSHOT
 from glmeval.plan import model_settings, token_layers
 
-MODELS = "resources/models"
 #: Bytes per stored embedding value (float16).
 STORED_BYTES = 2
 #: Bytes per weight on the GPU by precision.
@@ -141,12 +140,13 @@ def _hub_models(config, names, root, result, offline, endpoint) -> None:
         source = config["models"][name]["source"]
         repo, revision = source["hub"], source["revision"]
         commit = lock.get(entry_key(repo, revision), {}).get("commit", revision)
-        out = root / MODELS / name
+        snapshot = MODEL_SNAPSHOT.format(model=name)
+        out = root / snapshot
         if (out / SOURCE_RECORD).is_file():
-            result.notes.append(f"model {name}: snapshot present in {MODELS}/{name}")
+            result.notes.append(f"model {name}: snapshot present in {snapshot}")
             continue
         if offline:
-            result.problems.append(_offline_problem(f"models.{name}", f"{MODELS}/{name}"))
+            result.problems.append(_offline_problem(f"models.{name}", snapshot))
             continue
         where = f"models.{name}.source: {repo}@{commit}"
         try:
@@ -167,7 +167,7 @@ def _hub_models(config, names, root, result, offline, endpoint) -> None:
             result.problems.append(
                 f"{where}: the hub did not answer ({type(err).__name__}: {str(err)[:300]}). "
                 "Where the hub is unreachable, run `snakemake models` where it is, copy "
-                f"{MODELS}/ over and set offline: true."
+                f"{Path(snapshot).parent}/ over and set offline: true."
             )
             continue
         sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
