@@ -22,7 +22,7 @@ from glmeval.config import load_config
 from glmeval.figures.plan import figure_plan
 from glmeval.leaderboard import leaderboard
 from glmeval.plan import probe_jobs
-from glmeval.stats import SUMMARY_COLUMNS
+from glmeval.tables import SUMMARY_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """The paper configuration's GPU budget for the language models' forward passes, by model and
-task, from glmeval.cluster's cost model (2 FLOP per parameter per token at cluster.GPU_FLOPS),
-against the paper's own runs, which extracted NT once per probed layer.
+task, from glmeval.job_resources's cost model (2 FLOP per parameter per token at
+job_resources.GPU_FLOPS), against the paper's own runs, which extracted NT once per probed layer.
 
 Dataset sizes are the paper's (docs/paper.md, Tasks; ChIP-seq and eCLIP from their test sizes at a
 70/10/20 split); parameter counts are the checkpoints' (Sei: its trunk; convolutions are
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from glmeval.cluster import GPU_FLOPS, forward_gpu_seconds
 from glmeval.config import load_config
+from glmeval.job_resources import GPU_FLOPS, forward_gpu_seconds
 from glmeval.plan import probe_jobs, variant_window
 
 REPO = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ from glmeval.embed import extract
 from glmeval.metrics import metric_value
 from glmeval.models import load_embedder
 from glmeval.models.build import BUILDERS
-from glmeval.probes.features import load_features
+from glmeval.probes.inputs import load_features
 from glmeval.probes.linear import ridge
 from glmeval.vep import zero_shot_scores
 from glmeval.zeroshot import score_variants

@@ -16,7 +16,8 @@ from glmeval.data.archive import (
     prepare_lentimpra,
 )
 from glmeval.data.sequence import base_codes
-from glmeval.data.tasks import SPLITS, load_split, load_task
+from glmeval.data.tasks import load_split, load_task
+from glmeval.vocabulary import SPLITS
 
 SIZES = {"train": 7, "valid": 3, "test": 4}
 

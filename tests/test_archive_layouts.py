@@ -19,8 +19,9 @@ from glmeval.data.archive import prepare_lentimpra
 from glmeval.data.cagi5 import prepare_cagi5
 from glmeval.data.sequence import base_codes
 from glmeval.data.splicing import SPLICING_TISSUES, prepare_splicing
-from glmeval.data.tasks import SPLITS, load_split
+from glmeval.data.tasks import load_split
 from glmeval.io import read_json
+from glmeval.vocabulary import SPLITS
 
 RC = str.maketrans("ACGTN", "TGCAN")
 T = len(SPLICING_TISSUES)

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from glmeval.attribution import maps as M
+from glmeval.attribution.importance import METHODS, observed, per_base
 from glmeval.config import ConfigError, validate_config
 from glmeval.data.synthetic import CONSENSUS
 from glmeval.probes.run import build_probe
@@ -56,7 +57,7 @@ def test_every_one_hot_method_from_one_call():
     tokens = M.one_hot(selection["sequence"]).numpy().transpose(0, 2, 1)
     maps = explain(selection, methods, probe=probe, tokens=tokens, settings={"n_shuffles": 3})
     assert {m: v.shape for m, v in maps.items()} == {
-        m: (3, 24, 4) if M.METHODS[m] == "bases" else (3, 24) for m in methods
+        m: (3, 24, 4) if METHODS[m] == "bases" else (3, 24) for m in methods
     }
     assert all(np.isfinite(v).all() for v in maps.values())
 
@@ -86,9 +87,9 @@ def test_corrected_gradients_and_input_x_gradient():
     grads = M.corrected_gradients(M.OneHotModel(_probe((30, 4))), M.one_hot(sequences))
     assert grads.shape == (4, 30, 4)
     np.testing.assert_allclose(grads.sum(-1), 0, atol=1e-6)  # the alphabet mean is removed
-    observed = M.observed(grads, sequences)
-    assert observed[1, 7] == grads[1, 7, "ACGT".index(sequences[1][7])]
-    assert M.per_base("ism", grads, sequences)[0, 0] == pytest.approx(-grads[0, 0].mean())
+    own = observed(grads, sequences)
+    assert own[1, 7] == grads[1, 7, "ACGT".index(sequences[1][7])]
+    assert per_base("ism", grads, sequences)[0, 0] == pytest.approx(-grads[0, 0].mean())
 
 
 def test_token_maps_reach_the_bases_each_token_covers(tiny_models):
@@ -220,9 +221,9 @@ def test_one_hot_maps_peak_on_the_planted_motifs(activity):
     sequences = selection["sequence"].tolist()
     for method in ("saliency", "input_x_gradient", "deep_lift_shap", "ism"):
         values = np.load(root / "onehot/rep_cnn" / f"{method}.npy")
-        assert values.shape == ((16, 230, 4) if M.METHODS[method] == "bases" else (16, 230))
+        assert values.shape == ((16, 230, 4) if METHODS[method] == "bases" else (16, 230))
         # measured 4.2-4.5 (planted bases are 15 % of the sequence, ~65 % of the importance)
-        assert _enrichment(M.per_base(method, values, sequences), mask) > 3.0, method
+        assert _enrichment(per_base(method, values, sequences), mask) > 3.0, method
 
 
 def test_embedding_gradient_lands_on_the_tokens_covering_motifs(activity):
@@ -238,7 +239,7 @@ def test_motif_tables_name_the_planted_motifs(activity):
     ap1 = recovery.loc[("onehot/rep_cnn/saliency", "AP1"), "fraction"]
     assert ap1 > 0.7  # measured 0.94: AP1 is planted in most top sequences
     index = pd.read_csv(root / "motifs/maps.csv")
-    assert len(index) == 8 and set(index["method"]) == set(M.METHODS)
+    assert len(index) == 8 and set(index["method"]) == set(METHODS)
     agreement = pd.read_csv(root / "motifs/agreement.csv").set_index(["map_a", "map_b"])
     assert agreement.loc[("onehot/rep_cnn/deep_lift_shap", "onehot/rep_cnn/ism"), "pearson"] > 0.8
     for figure in ("logos.png", "logos.pdf", "recovery.png", "recovery.pdf"):
@@ -250,7 +251,7 @@ def test_jaspar_annotation_finds_the_planted_motifs(activity, shared):
 
     root, selection = activity
     sequences = selection["sequence"].tolist()
-    importance = M.per_base("saliency", np.load(root / "onehot/rep_cnn/saliency.npy"), sequences)
+    importance = per_base("saliency", np.load(root / "onehot/rep_cnn/saliency.npy"), sequences)
     jaspar = str(shared / "data/motifs/jaspar_2024_consensus.meme")
     found = seqlets(importance, sequences, selection["id"], jaspar)
     # measured: 17 of 17 seqlets on planted AP1 sites match FOS_JUN, 13 of 14 on ETS sites ELK_ETV

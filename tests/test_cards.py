@@ -17,7 +17,7 @@ from glmeval.figures.style import Labels
 from glmeval.io import write_csv
 from glmeval.leaderboard import to_markdown, write_leaderboard
 from glmeval.models import ModelError, load_embedder
-from glmeval.report import write_probe_stats
+from glmeval.stats import write_probe_stats
 
 SCHEMA = REPO / "config" / "schema.yaml"
 

@@ -7,7 +7,7 @@ import pytest
 
 from glmeval.models.families import ModelError
 from glmeval.models.features import read_features, write_features
-from glmeval.probes.features import load_features
+from glmeval.probes.inputs import load_features
 
 IDS = [f"seq{i}" for i in range(6)]
 

@@ -10,8 +10,8 @@ from glmeval.figures.plan import figure_inputs, figure_plan
 from glmeval.figures.style import Labels
 from glmeval.io import write_csv
 from glmeval.plan import probe_jobs
-from glmeval.report import markdown_table
-from glmeval.stats import CONFIG as CONFIGURATION_KEYS
+from glmeval.tables import CONFIGURATION as CONFIGURATION_KEYS
+from glmeval.tables import markdown_table
 from glmeval.vocabulary import MEAN_TARGET
 
 CONFIG = {

@@ -13,9 +13,9 @@ from glmeval.leaderboard import (
 )
 from glmeval.metrics import metric_value
 from glmeval.plan import ProbeJob
-from glmeval.report import COLUMNS as METRIC_COLUMNS
-from glmeval.report import write_probe_stats
-from glmeval.stats import CONFIG, resampled_scores
+from glmeval.stats import resampled_scores, write_probe_stats
+from glmeval.tables import CONFIGURATION as CONFIG
+from glmeval.tables import RUN_COLUMNS as METRIC_COLUMNS
 from glmeval.vocabulary import MEAN_TARGET
 
 N_TEST = 150

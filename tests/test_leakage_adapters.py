@@ -10,7 +10,8 @@ import pytest
 
 from glmeval.data import leakage
 from glmeval.data.sequence import reverse_complement
-from glmeval.data.tasks import SPLITS, load_split, prepare_task
+from glmeval.data.tasks import load_split, prepare_task
+from glmeval.vocabulary import SPLITS
 
 ADAPTER_5, ADAPTER_3 = "ACTGGCCGCTTGACG", "CACTGCGGCTCCTGC"  # fixed, never reverse-complemented
 N_ELEMENTS, N_TEST_ELEMENTS = 80, 20

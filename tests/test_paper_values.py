@@ -18,7 +18,7 @@ from glmeval.paper_values import (
     to_markdown,
 )
 from glmeval.plan import probe_jobs, transfer_jobs
-from glmeval.stats import SUMMARY_COLUMNS
+from glmeval.tables import SUMMARY_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 REPORTED = REPO / "resources" / "paper" / "reported.csv"

@@ -1,6 +1,7 @@
 """The planning layer (glmeval.vocabulary, .paths, .plan, .config): torch-free, and the paths its
 jobs name are the ones the workflow's rules write."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ BIN = Path(sys.executable).parent
 
 def test_planning_imports_neither_torch_nor_transformers():
     code = (
-        "import sys, glmeval.vocabulary, glmeval.paths, glmeval.plan, glmeval.config; "
+        "import sys, glmeval.vocabulary, glmeval.paths, glmeval.plan, glmeval.config, "
+        "glmeval.run_plan; "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -89,3 +91,32 @@ def test_rule_outputs_are_the_plan_s_paths(tmp_path):
     assert written["prepare_variant_windows"] >= {
         paths.VARIANTS_WINDOW.format(variants="v", length=64)
     }
+    # every file any rule writes is one of the library's patterns
+    patterns = [_regex(v) for k, v in vars(paths).items() if k.isupper() and isinstance(v, str)]
+    unplanned = {
+        path
+        for files in written.values()
+        for path in files
+        if not any(pattern.fullmatch(path) for pattern in patterns)
+    }
+    assert not unplanned
+
+
+def _regex(pattern: str) -> re.Pattern:
+    """A path pattern as a regular expression: each wildcard as its constraint."""
+    parts = re.split(r"\{(\w+)\}", pattern)
+    return re.compile(
+        "".join(
+            f"(?:{paths.WILDCARDS.get(part, '[^/]+')})" if i % 2 else re.escape(part)
+            for i, part in enumerate(parts)
+        )
+    )
+
+
+def test_rules_name_no_path_of_their_own():
+    """The rules take every output and input path from glmeval.paths (or the plan), so the
+    library and the workflow cannot disagree on where an artifact lives."""
+    literal = re.compile(r"[\"'](results|resources)/")
+    for rules in sorted((REPO / "workflow").rglob("*.smk")) + [REPO / "workflow" / "Snakefile"]:
+        for number, line in enumerate(rules.read_text().splitlines(), 1):
+            assert not literal.search(line), f"{rules.name}:{number}: {line.strip()}"

@@ -15,7 +15,8 @@ from glmeval.probes import linear
 from glmeval.probes.cnn import RepCNN
 from glmeval.probes.mlp import RepMLP
 from glmeval.probes.run import run_probe
-from glmeval.report import COLUMNS, collect_metrics
+from glmeval.tables import RUN_COLUMNS as COLUMNS
+from glmeval.tables import collect_metrics
 
 PROBE_DEFAULTS = {"alpha": 1e-3, "width": 0.25, "reduce_dim": 16, "lr": 1e-3, "batch_size": 64,
                   "max_epochs": 3, "patience": 2, "lr_factor": 0.2, "lr_patience": 1,
@@ -130,10 +131,10 @@ def test_learning_rate_cut_after_lr_patience_bad_epochs_as_in_keras():
 
 # ---- the probe ladder: losses, two-sequence tasks, fractions, baselines, bad input ----------
 
-from glmeval.data.taskfile import write_task  # noqa: E402
-from glmeval.nn.train import LOSSES  # noqa: E402
-from glmeval.probes.features import ProbeInputError  # noqa: E402
-from glmeval.probes.run import build_probe, loss_name, subsample  # noqa: E402
+from glmeval.data.taskfile import write_task
+from glmeval.nn.train import LOSSES
+from glmeval.probes.inputs import ProbeInputError
+from glmeval.probes.run import build_probe, loss_name, subsample
 
 
 def _sigmoid(x):
@@ -174,7 +175,7 @@ def test_chip_cnn_paper_compat_bypasses_the_reduction():
     base = {"type": "chip_cnn", "bn_momentum": 0.99}
     intended = build_probe(base, (200, 8), 1)
     bug = build_probe({**base, "paper_compat": True}, (200, 8), 1)
-    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    n = lambda m: sum(p.numel() for p in m.parameters())
     assert n(intended) - n(bug) == 2 * 8 + 8 * 512 + 512 + (512 - 8) * 64 * 7
 
 

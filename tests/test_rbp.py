@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from glmeval.data.sequence import base_codes
+from glmeval.data.sequence import base_codes, padded_one_hot
 from glmeval.data.tasks import prepare_task
 from glmeval.io import read_json
 from glmeval.models import TokenizationError
-from glmeval.data.sequence import padded_one_hot
 from glmeval.models.rbp import RBPEmbedder, train_rbp
 
 MOTIFS = ["GATAAGGCTA", "TTCCGGAAGT", "CACGTGACCA"]  # target t = motif t planted
@@ -62,7 +61,7 @@ def small_1k(tmp_path_factory):
     """Two one-epoch trainings with the same seed at the paper's 1000-bp input."""
     root = tmp_path_factory.mktemp("rbp1k")
     task = make_task(root, {"train": 48, "valid": 16, "test": 16}, seed=1)
-    args = dict(input_length=1000, max_epochs=1, batch_size=16, seed=3)
+    args = {"input_length": 1000, "max_epochs": 1, "batch_size": 16, "seed": 3}
     for out in ("a", "b"):
         train_rbp(task, root / out, **args)
     return root

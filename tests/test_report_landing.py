@@ -2,6 +2,8 @@
 it (Jinja, then docutils), without a workflow run: the leaderboard first, the figures this run
 made, a short configuration hash."""
 
+import pickle
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -10,7 +12,7 @@ from docutils.core import publish_parts
 from jinja2 import Environment
 
 from glmeval.leaderboard import to_markdown
-from glmeval.report import leaderboard_html, report_landing
+from glmeval.report import Landing, leaderboard_html
 
 BOARD = pd.DataFrame(
     {
@@ -66,22 +68,19 @@ def test_leaderboard_markdown_becomes_html():
 def test_landing_shows_the_leaderboard_first_and_only_the_figures_made(tmp_path):
     (tmp_path / "leaderboard.md").write_text(to_markdown(BOARD))
     (tmp_path / "made.png").write_bytes(b"png")
-    landing = report_landing(
-        tmp_path / "leaderboard.md", [("made", tmp_path / "made.png"), ("fig2a_hepg2", "x.png")]
+    (tmp_path / "provenance.csv").write_text(
+        "section,key,value\n"
+        f"glmeval,configuration sha256,{'ab' * 32}\n"
+        "models,tiny_nt,built offline: tiny_nt\n"
     )
-    assert landing["figures"] == ["made"]
-    config = {
-        "report_landing": {
-            **landing,
-            "provenance": [
-                {"section": "glmeval", "key": "configuration sha256", "value": "ab" * 32},
-                {"section": "models", "key": "tiny_nt", "value": "built offline: tiny_nt"},
-            ],
-            "skipped": [],
-            "leakage": [],
-        }
-    }
-    html = _landing(config)
+    landing = Landing(
+        planned=(("made", str(tmp_path / "made.png")), ("fig2a_hepg2", "x.png")),
+        leaderboard_md=str(tmp_path / "leaderboard.md"),
+        provenance_csv=str(tmp_path / "provenance.csv"),
+        leakage_csv=str(tmp_path / "leakage.csv"),
+    )
+    assert landing.figures == ["made"]
+    html = _landing({"report_landing": landing})
     title = html.index("frozen genomic language model representations")
     board = html.index("ranks first in 100% of resamples")
     assert title < board < html.index("Provenance") and board < html.index("About this report")
@@ -90,13 +89,32 @@ def test_landing_shows_the_leaderboard_first_and_only_the_figures_made(tmp_path)
     assert "abababababababab…" in html and "ab" * 32 not in html  # the full hash: provenance.csv
     assert "built offline: tiny_nt" in html
     assert "align-items: flex-start !important" in html  # the page reads from the top
-    empty = _landing({"report_landing": {**config["report_landing"], "leaderboard": ""}})
-    assert "Not written yet" in empty
+    (tmp_path / "leaderboard.md").unlink()
+    assert "Not written yet" in _landing({"report_landing": landing})
+
+
+def test_landing_reads_nothing_until_the_report_is_built(tmp_path, monkeypatch):
+    """The workflow builds the landing at parse time: nothing is read then, and it pickles
+    (Snakemake hands the configuration to every script job)."""
+    opened = []
+    for method in ("exists", "read_text", "open"):
+        monkeypatch.setattr(Path, method, lambda self, *a, **k: opened.append(self))
+    landing = Landing(planned=(("fig3", str(tmp_path / "fig3.png")),))
+    assert opened == [] and pickle.loads(pickle.dumps(landing)) == landing
 
 
 def test_landing_before_anything_is_written(tmp_path):
-    landing = report_landing(tmp_path / "absent.md", [("fig3", tmp_path / "fig3.png")])
-    assert landing == {"leaderboard": "", "figures": []}
-    config = {"report_landing": {**landing, "provenance": [], "skipped": [], "leakage": []}}
-    html = _landing(config)
+    landing = Landing(
+        planned=(("fig3", str(tmp_path / "fig3.png")),),
+        leaderboard_md=str(tmp_path / "absent.md"),
+        provenance_csv=str(tmp_path / "absent.csv"),
+        leakage_csv=str(tmp_path / "absent_leakage.csv"),
+    )
+    assert (landing.leaderboard, landing.figures, landing.provenance, landing.leakage) == (
+        "",
+        [],
+        [],
+        [],
+    )
+    html = _landing({"report_landing": landing})
     assert "This run made none yet" in html and "Not written yet" in html

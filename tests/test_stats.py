@@ -5,12 +5,7 @@ import pandas as pd
 import pytest
 
 from glmeval.metrics import METRIC_FUNCTIONS, metric_value
-from glmeval.report import COLUMNS
 from glmeval.stats import (
-    COMPARE_COLUMNS,
-    CONFIG,
-    RUN_KEYS,
-    SUMMARY_COLUMNS,
     bootstrap_mean_ci,
     bootstrap_metric_ci,
     compare,
@@ -18,6 +13,9 @@ from glmeval.stats import (
     paired_bootstrap,
     summarize,
 )
+from glmeval.tables import COMPARE_COLUMNS, RUN_KEYS, SUMMARY_COLUMNS
+from glmeval.tables import CONFIGURATION as CONFIG
+from glmeval.tables import RUN_COLUMNS as COLUMNS
 
 
 def _slow_metric_ci(metric, y, pred, n_boot, seed, level=0.95):

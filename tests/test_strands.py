@@ -15,7 +15,7 @@ from glmeval.models import load_embedder
 from glmeval.models.base import Encoded, padding_mask
 from glmeval.models.onehot import OneHotEmbedder
 from glmeval.plan import representations
-from glmeval.probes.features import ProbeInputError, load_features
+from glmeval.probes.inputs import ProbeInputError, load_features
 
 RNG = np.random.default_rng(3)
 SEQS = ["".join(RNG.choice(list("ACGT"), n)) for n in (41, 36, 23)]

@@ -31,16 +31,22 @@ from scipy import stats as sps
 
 from glmeval.cards import MARK, NOT_FROZEN
 from glmeval.io import atomic_path, write_csv
-from glmeval.report import predictions_loader
 from glmeval.stats import (
-    CONFIG,
-    MEAN_TARGET,
     LoadPredictions,
     PredictionCache,
     nanmean0,
     resampled_scores,
     run_key,
     truth_pred,
+)
+from glmeval.tables import (
+    CONFIGURATION,
+    TIE_BREAK,
+    best_rows,
+    full_data,
+    headline_target,
+    pipe_table,
+    predictions_loader,
 )
 
 COLUMNS = [
@@ -76,27 +82,11 @@ COLUMNS = [
 LEAKAGE_MARK = "‡"
 _PAIRED = {"paired_diff": "diff", "paired_ci_low": "diff_ci_low", "paired_ci_high": "diff_ci_high"}
 _TASK_BASELINE = ["baseline_model", "baseline_probe", "test", "alternative"]
-_TIE_BREAK = ["probe", "representation", "layer", "width"]
-
-
-def _headline_target(task: str, targets: set[str]) -> str:
-    if MEAN_TARGET in targets:
-        return MEAN_TARGET
-    if len(targets) == 1:
-        return next(iter(targets))
-    raise ValueError(f"task {task}: several targets {sorted(targets)} but no '{MEAN_TARGET}' row")
-
-
-def _best_configurations(rows: pd.DataFrame) -> pd.DataFrame:
-    """Each model's highest-mean row (ties: the first in probe, representation, layer order)."""
-    rows = rows[np.isfinite(rows["mean"])]
-    rows = rows.sort_values(["mean", *_TIE_BREAK], ascending=[False] + [True] * 4, kind="stable")
-    return rows.drop_duplicates("model")
 
 
 def _finite_seeds(metrics: pd.DataFrame) -> dict[tuple, list]:
     """Per configuration, the seeds with a finite value (the replicates the summary averages)."""
-    per_seed = metrics.groupby(CONFIG + ["seed"], sort=True, dropna=False)["value"].mean()
+    per_seed = metrics.groupby(CONFIGURATION + ["seed"], sort=True, dropna=False)["value"].mean()
     seeds: dict[tuple, list] = {}
     for *config, seed in per_seed[np.isfinite(per_seed)].index:
         seeds.setdefault(tuple(config), []).append(seed)
@@ -141,8 +131,8 @@ def _rank_columns(
 ) -> dict[str, np.ndarray]:
     task, target, metric = best["task"].iloc[0], best["target"].iloc[0], best["metric"].iloc[0]
     frames = {}
-    for config in best[CONFIG].to_dict("records"):
-        run_seeds = seeds.get(tuple(config[k] for k in CONFIG))
+    for config in best[CONFIGURATION].to_dict("records"):
+        run_seeds = seeds.get(tuple(config[k] for k in CONFIGURATION))
         if not run_seeds:
             raise ValueError(f"task {task}: no finite metric rows for {config}")
         for s in run_seeds:
@@ -183,7 +173,9 @@ def leaderboard(
     predictions (`id`, targets, `<target>_pred`); every model's test ids must agree.
     `leakage`: {task: what its splits share} (glmeval.data.leakage.leakage_marks), each row's
     `leakage` (empty for a task without copies across its splits)."""
-    comparison_rows = {tuple(row[k] for k in CONFIG): row for row in comparisons.to_dict("records")}
+    comparison_rows = {
+        tuple(row[k] for k in CONFIGURATION): row for row in comparisons.to_dict("records")
+    }
     task_baseline = {
         (row["task"], row["target"], row["train_fraction"], row["metric"]): row
         for row in comparisons.to_dict("records")
@@ -191,11 +183,11 @@ def leaderboard(
     seeds = _finite_seeds(metrics)
     parts = []
     for task, table in summary.groupby("task", sort=True):
-        full = table[table["train_fraction"] == table["train_fraction"].max()]
-        target = _headline_target(task, set(full["target"]))
+        full = full_data(table)
+        target = headline_target(task, full["target"])
         load = PredictionCache(load_predictions)  # a task's runs serve all its metrics
         for metric, rows in full[full["target"] == target].groupby("metric", sort=True):
-            best = _best_configurations(rows)
+            best = best_rows(rows, "model", tie_break=TIE_BREAK)
             if best.empty:
                 continue
             # a model trained on the task's assays is listed, not ranked (glmeval.cards)
@@ -210,8 +202,8 @@ def leaderboard(
                 ranks = {k: np.r_[v, np.full(len(best) - ranked, np.nan)] for k, v in own.items()}
             base = task_baseline.get((task, target, best["train_fraction"].iloc[0], metric), {})
             extra = []
-            for config in best[CONFIG].to_dict("records"):
-                row = comparison_rows.get(tuple(config[k] for k in CONFIG), {})
+            for config in best[CONFIGURATION].to_dict("records"):
+                row = comparison_rows.get(tuple(config[k] for k in CONFIGURATION), {})
                 extra.append(
                     {
                         **{c: base.get(c, np.nan) for c in _TASK_BASELINE},
@@ -297,11 +289,6 @@ def _pct(x: float) -> str:
 
 def _cell(text) -> str:
     return str(text).replace("|", "\\|")
-
-
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
 
 
 def _stability_lines(board: pd.DataFrame, level: float) -> list[str]:
@@ -424,7 +411,7 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
         ]
         title = f"{task} {LEAKAGE_MARK}" if shared else task
         lines += ["", f"## {title} — {metric}", "", f"{about}; mean CIs: {methods}.", ""]
-        lines += _table(header, rows)
+        lines.append(pipe_table(header, [[_cell(c) for c in row] for row in rows]).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 

@@ -19,7 +19,7 @@ element; zero-shot rows leave probe, representation and layer empty and give the
 our orientation (a cosine correlation of the paper's notebooks is stored negated, as ours scores
 1 - cosine); transfer rows give the lentiMPRA probe, representation and layer.
 
-`paper_comparison` matches the probe summary table (`glmeval.stats.SUMMARY_COLUMNS`) and,
+`paper_comparison` matches the probe summary table (`glmeval.tables.SUMMARY_COLUMNS`) and,
 given `variants`, the long variant-effect table of `glmeval.vep.evaluate_variants` (Table 1).
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from glmeval.vocabulary import MEAN_TARGET
+from glmeval.tables import headline_targets, largest, pipe_table
 
 REQUIRED_COLUMNS = [
     "panel",
@@ -196,10 +196,9 @@ def _candidates(rows: pd.DataFrame, wanted: dict) -> pd.DataFrame:
             rows = rows[np.isclose(rows[column].to_numpy(np.float64), wanted[column])]
     for column in ("train_fraction", "layer"):
         if not _known(wanted[column]) and rows[column].notna().any():
-            rows = rows[rows[column] == rows[column].max()]
-    headline = rows["target"] == MEAN_TARGET
-    if not _known(wanted["target"]) and rows["target"].nunique() > 1 and headline.any():
-        rows = rows[headline]
+            rows = largest(rows, column)
+    if not _known(wanted["target"]) and rows["target"].nunique() > 1:
+        rows = headline_targets(rows, by=None)
     return rows
 
 
@@ -286,10 +285,8 @@ def to_markdown(comparison: pd.DataFrame, columns=None, digits: int = 3) -> str:
             comparison.columns
         )
     numeric = {c for c in columns if pd.api.types.is_numeric_dtype(comparison[c])}
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "| " + " | ".join("---:" if c in numeric else "---" for c in columns) + " |",
-    ]
-    for record in comparison[columns].to_dict("records"):
-        lines.append("| " + " | ".join(_cell(record[c], c, digits) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
+    rows = (
+        [_cell(record[c], c, digits) for c in columns]
+        for record in comparison[columns].to_dict("records")
+    )
+    return pipe_table(columns, rows, right=numeric)

@@ -13,9 +13,14 @@ DOWNLOAD = DOWNLOADS + "/{download}"
 TASK_META = "resources/data/{task}/task.json"
 TASK_SPLIT = "resources/data/{task}/{split}.parquet"
 
-#: A prepared variants dataset: at its own windows, or at another window length (`length`).
+#: A prepared variants dataset: at its own windows, or at another window length (`length`),
+#: each with its description and the variants left out.
 VARIANTS = "resources/variants/{variants}/variants.parquet"
+VARIANTS_META = "resources/variants/{variants}/task.json"
+VARIANTS_EXCLUSIONS = "resources/variants/{variants}/exclusions.tsv"
 VARIANTS_WINDOW = "resources/variants/{variants}/L{length}/variants.parquet"
+VARIANTS_WINDOW_META = "resources/variants/{variants}/L{length}/task.json"
+VARIANTS_WINDOW_EXCLUSIONS = "resources/variants/{variants}/L{length}/exclusions.tsv"
 
 #: A model's checkpoint: a hub snapshot or tiny build, or a supervised model glmeval trains.
 MODEL_SNAPSHOT = "resources/models/{model}"
@@ -40,11 +45,39 @@ TRANSFER_EFFECTS = (
     "seed{seed}.parquet"
 )
 
-#: One model's attribution maps in one task (a directory; `probe` is "lm" for the LM's own).
+#: Attribution of one task: the test sequences explained, each model's maps (a directory;
+#: `probe` is "lm" for the LM's own), the motifs found in them with their figures, and GIA.
+ATTRIBUTION_SELECTION = "results/attribution/{task}/selection.parquet"
 ATTRIBUTION_MAPS = "results/attribution/{task}/{model}/{probe}"
+ATTRIBUTION_MOTIFS = "results/attribution/{task}/motifs/{table}.csv"
+ATTRIBUTION_FIGURE = "results/attribution/{task}/{figure}.{ext}"
+ATTRIBUTION_GIA = "results/attribution/{task}/gia.csv"
+#: The synthetic tasks' own motifs (the demo's motif database).
+SYNTHETIC_MOTIFS = "resources/motifs/synthetic.meme"
 
-#: A task's tidy probe metrics.
+#: The tidy probe metrics: one task's, one model's across tasks, and all tasks'.
 TASK_TABLE = "results/tables/{task}.csv"
+MODEL_TABLE = "results/tables/models/{model}.csv"
+PROBE_METRICS_TABLE = "results/tables/probe_metrics.csv"
+#: Their replicate summaries and comparisons with each task's baseline (`glmeval.stats`).
+PROBE_SUMMARY = "results/tables/probe_summary.csv"
+PROBE_COMPARISONS = "results/tables/probe_comparisons.csv"
+#: Copies across each task's splits; model cards and where their training data overlap a task.
+LEAKAGE_TABLE = "results/tables/leakage.csv"
+MODEL_CARDS = "results/tables/model_cards.csv"
+TRAINING_OVERLAP = "results/tables/training_overlap.csv"
+#: The leaderboard and the paper's numbers beside ours (`ext`: csv or md).
+LEADERBOARD = "results/tables/leaderboard.{ext}"
+PAPER_COMPARISON = "results/tables/paper_comparison.{ext}"
+#: A variants dataset's Table 1 (`ext`: csv or md) and per-element correlations.
+VARIANT_TABLE1 = "results/tables/{variants}_table1.{ext}"
+VARIANT_CORRELATIONS = "results/tables/{variants}_correlations.csv"
+#: What produced the results (versions, commits, checkpoints, devices).
+PROVENANCE = "results/tables/provenance.csv"
+
+#: One planned figure (`ext`: png, pdf, or csv for its plotted numbers) and the index of all.
+FIGURE = "results/figures/{figure}.{ext}"
+FIGURE_INDEX = "results/figures/index.csv"
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 #: What each wildcard of these patterns matches (the workflow's wildcard_constraints).
@@ -59,6 +92,7 @@ WILDCARDS = {
     "fraction": r"[0-9.]+",
     "download": _NAME,
     "variants": _NAME,
+    "length": r"\d+",
 }
 
 

@@ -248,15 +248,15 @@ def variants_path(variants: str, window: int | None = None) -> str:
     return paths.VARIANTS_WINDOW.format(variants=variants, length=window)
 
 
-def probe_names_pattern(config: dict, linear: bool) -> str:
-    """A wildcard pattern of the configured probes that are (not) linear; one that never
-    matches when there are none."""
-    names = [
-        name
-        for name, probe in config["probes"].items()
-        if (probe["type"] in LINEAR_PROBES) == linear
-    ]
+def alternatives(names) -> str:
+    """A wildcard pattern matching exactly `names` (none: a pattern that never matches)."""
     return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def probe_names_pattern(config: dict, linear: bool) -> str:
+    """A wildcard pattern of the configured probes that are (not) linear."""
+    probes = config["probes"]
+    return alternatives(n for n, p in probes.items() if (p["type"] in LINEAR_PROBES) == linear)
 
 
 def model_dir(config: dict, model: str) -> str | None:

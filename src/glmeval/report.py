@@ -1,103 +1,20 @@
-"""Tidy result tables: per task, all tasks in `probe_metrics.csv`, and the replicate summary and
-baseline comparisons (`glmeval.stats`) in `probe_summary.csv` / `probe_comparisons.csv`."""
+"""The Snakemake report's landing page (workflow/report/workflow.rst): what it shows besides
+the configuration (`Landing`, read when the report is built), the leakage mark
+(`leakage_landing`) and the leaderboard as HTML (`leaderboard_html`). The results tables
+themselves are built in `glmeval.tables` and `glmeval.stats`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from glmeval import stats
-from glmeval.cards import mark_overlaps
-from glmeval.io import read_json, write_csv
-from glmeval.plan import ProbeJob
-
-COLUMNS = [
-    "task",
-    "target",
-    "model",
-    "layer",
-    "representation",
-    "probe",
-    "width",
-    "seed",
-    "train_fraction",
-    "metric",
-    "value",
-    "n_train",
-    "n_test",
-]
+from glmeval import paths
+from glmeval.provenance import read_provenance
 
 
-def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """`frame` as a Markdown pipe table: floats to `digits` decimals, missing values as –."""
-
-    def cell(value) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)):
-            return "–"
-        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
-def collect_metrics(metric_files: Iterable[str | Path]) -> pd.DataFrame:
-    """The tidy rows of every probe's `metrics.json`, in a stable order."""
-    rows = [row for path in metric_files for row in read_json(path)["rows"]]
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    return table.sort_values(COLUMNS[:9] + ["metric"], kind="stable").reset_index(drop=True)
-
-
-def write_task_table(metric_files: Iterable[str | Path], out_path: str | Path) -> None:
-    write_csv(collect_metrics(metric_files), out_path)
-
-
-def write_combined_table(task_tables: Iterable[str | Path], out_path: str | Path) -> None:
-    write_csv(pd.concat([pd.read_csv(path) for path in task_tables], ignore_index=True), out_path)
-
-
-def predictions_loader(root: str | Path = "."):
-    """`load(key)`: the predictions of the run that a stats key (run keys + seed) names, read
-    from its directory under `root`."""
-
-    def load(key: dict) -> pd.DataFrame:
-        job = ProbeJob(
-            key["task"],
-            key["model"],
-            key["representation"],
-            int(key["layer"]),
-            key["probe"],
-            float(key["train_fraction"]),
-            int(key["seed"]),
-        )
-        return pd.read_parquet(Path(root) / job.predictions_path)
-
-    return load
-
-
-def write_probe_stats(
-    metrics_path: str | Path,
-    baselines: dict[str, dict],
-    summary_path: str | Path,
-    comparisons_path: str | Path,
-    n_boot: int = 1000,
-    root: str | Path = ".",
-    overlaps: dict[str, dict[str, str]] | None = None,
-) -> None:
-    """Replicate summaries and comparisons with each task's baseline (`glmeval.plan.baselines`),
-    reading each run's predictions from its directory under `root`; each row marked with why its
-    model is not zero-shot / frozen-only on the task (`glmeval.cards.task_overlaps`), if so."""
-    table = pd.read_csv(metrics_path)
-    load_predictions = predictions_loader(root)
-    summary = stats.summarize(table, load_predictions, n_boot)
-    comparisons = stats.compare(table, baselines, load_predictions, n_boot)
-    write_csv(mark_overlaps(summary, overlaps or {}), summary_path)
-    write_csv(mark_overlaps(comparisons, overlaps or {}), comparisons_path)
-
-
-def leakage_landing(path: str | Path = "results/tables/leakage.csv") -> list[dict]:
+def leakage_landing(path: str | Path = paths.LEAKAGE_TABLE) -> list[dict]:
     """The report's leakage mark: one {task, shared} per task whose splits share copies (the
     leakage table at `path`, pairs after any resplit; docs/semantics.md, Leakage), [] when
     there is none or the table is not written yet."""
@@ -107,9 +24,6 @@ def leakage_landing(path: str | Path = "results/tables/leakage.csv") -> list[dic
         return []
     marks = leakage_marks(pd.read_csv(path))
     return [{"task": task, "shared": shared} for task, shared in marks.items()]
-
-
-# --------------------------------------------------------------------------- the report's landing
 
 
 def _inline_html(text: str) -> str:
@@ -175,16 +89,35 @@ def leaderboard_html(markdown: str) -> str:
     return "".join(out)
 
 
-def report_landing(
-    leaderboard_md: str | Path = "results/tables/leaderboard.md",
-    figures: Iterable[tuple[str, str | Path]] = (),
-) -> dict:
+@dataclass(frozen=True)
+class Landing:
     """What the report's landing page (workflow/report/workflow.rst) shows besides the
-    configuration: `leaderboard`, the leaderboard as HTML ('' before it is written), and
-    `figures`, the names of the figures this run made (of `figures`: (name, PNG path) pairs,
-    those whose PNG exists), which its introduction cites."""
-    path = Path(leaderboard_md)
-    return {
-        "leaderboard": leaderboard_html(path.read_text()) if path.exists() else "",
-        "figures": [name for name, png in figures if Path(png).exists()],
-    }
+    configuration. The workflow puts one in its configuration at parse time, holding only the
+    plan; Snakemake renders the page when it builds the report, and only then does each
+    attribute read the run's tables. `planned`: (name, PNG path) of each planned figure;
+    `skipped`: each figure not made, with why (glmeval.figures.plan.Skipped as a dict)."""
+
+    planned: tuple[tuple[str, str], ...] = ()
+    skipped: tuple[dict, ...] = ()
+    leaderboard_md: str = paths.LEADERBOARD.format(ext="md")
+    provenance_csv: str = paths.PROVENANCE
+    leakage_csv: str = paths.LEAKAGE_TABLE
+
+    @property
+    def leaderboard(self) -> str:
+        """The leaderboard as HTML ('' before it is written)."""
+        path = Path(self.leaderboard_md)
+        return leaderboard_html(path.read_text()) if path.exists() else ""
+
+    @property
+    def figures(self) -> list[str]:
+        """The names of the planned figures this run made (whose PNG exists)."""
+        return [name for name, png in self.planned if Path(png).exists()]
+
+    @property
+    def provenance(self) -> list[dict]:
+        return read_provenance(self.provenance_csv)
+
+    @property
+    def leakage(self) -> list[dict]:
+        return leakage_landing(self.leakage_csv)

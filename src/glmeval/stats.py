@@ -18,60 +18,36 @@ For a multi-target task the "_mean" target is the mean over targets of the per-t
 bootstrap is seeded with `numpy.random.default_rng(seed)`; the same seed resamples the same rows
 for every configuration of equal test size. Pearson, Spearman, AUROC and AUPR are computed for
 all resamples at once (exactly matching `glmeval.metrics`); other metrics loop.
+
+The tables' columns are `glmeval.tables`'; `write_probe_stats` writes `probe_summary.csv` and
+`probe_comparisons.csv` from `probe_metrics.csv`.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from glmeval.cards import mark_overlaps
+from glmeval.io import write_csv
 from glmeval.metrics import metric_value
+from glmeval.tables import (
+    COMPARE_COLUMNS,
+    CONFIGURATION,
+    RUN_KEYS,
+    SETUP_KEYS,
+    SUMMARY_COLUMNS,
+    predictions_loader,
+)
 from glmeval.vocabulary import MEAN_TARGET
 
-CONFIG = [
-    "task",
-    "target",
-    "model",
-    "layer",
-    "representation",
-    "probe",
-    "width",
-    "train_fraction",
-    "metric",
-]
-RUN_KEYS = [c for c in CONFIG if c not in ("target", "metric")]
-BASELINE_KEYS = ["model", "probe", "representation", "layer", "width"]
-SUMMARY_COLUMNS = CONFIG + [
-    "n_replicates",
-    "mean",
-    "std",
-    "median",
-    "ci_low",
-    "ci_high",
-    "ci_method",
-]
-COMPARE_COLUMNS = CONFIG + [
-    "baseline_model",
-    "baseline_probe",
-    "n_replicates",
-    "baseline_n_replicates",
-    "mean",
-    "baseline_mean",
-    "mannwhitney_p",
-    "mannwhitney_p_greater",
-    "paired_seeds",
-    "paired_diff",
-    "paired_ci_low",
-    "paired_ci_high",
-    "paired_p",
-    "test",
-    "alternative",
-    "p_value",
-]
 _CHUNK_ELEMENTS = 100_000  # rows x resamples per chunk: arrays stay cache-sized
+#: A configuration meets its task's baseline at the same target, train_fraction and metric.
+_BASELINE_MATCH = ["target", "train_fraction", "metric"]
 
 LoadPredictions = Callable[[dict], pd.DataFrame]
 
@@ -455,8 +431,8 @@ def summarize(
     configuration has no finite value."""
     load = PredictionCache(load_predictions)
     rows = []
-    for values, group in metrics.groupby(CONFIG, sort=True, dropna=False):
-        config = dict(zip(CONFIG, values))
+    for values, group in metrics.groupby(CONFIGURATION, sort=True, dropna=False):
+        config = dict(zip(CONFIGURATION, values))
         per_seed = _seed_values(group)
         finite = per_seed[np.isfinite(per_seed)]
         row = {
@@ -482,7 +458,7 @@ def summarize(
 
 def _is_baseline(table: pd.DataFrame, spec: dict) -> pd.Series:
     mask = pd.Series(True, index=table.index)
-    for key in BASELINE_KEYS:
+    for key in SETUP_KEYS:
         value = spec[key]
         if value is None or (isinstance(value, float) and np.isnan(value)):
             mask &= table[key].isna()
@@ -556,17 +532,17 @@ def compare(
         spec = baselines[task]
         has_mean = (table["target"] == MEAN_TARGET).any()
         is_base = _is_baseline(table, spec)
-        base_groups = {
-            tuple(v[i] for i in (1, 7, 8)): g  # target, train_fraction, metric
-            for v, g in table[is_base].groupby(CONFIG, sort=True, dropna=False)
-        }
-        for values, group in table[~is_base].groupby(CONFIG, sort=True, dropna=False):
-            config = dict(zip(CONFIG, values))
-            key = (config["target"], config["train_fraction"], config["metric"])
+        base_groups = {}
+        for values, g in table[is_base].groupby(CONFIGURATION, sort=True, dropna=False):
+            base_config = dict(zip(CONFIGURATION, values))
+            base_groups[tuple(base_config[k] for k in _BASELINE_MATCH)] = g
+        for values, group in table[~is_base].groupby(CONFIGURATION, sort=True, dropna=False):
+            config = dict(zip(CONFIGURATION, values))
+            key = tuple(config[k] for k in _BASELINE_MATCH)
             if key not in base_groups:
                 continue
             base_group = base_groups[key]
-            base = {**config, **{k: _py(base_group[k].iloc[0]) for k in BASELINE_KEYS}}
+            base = {**config, **{k: _py(base_group[k].iloc[0]) for k in SETUP_KEYS}}
             a, b = _seed_values(group), _seed_values(base_group)
             shared = sorted(set(a.index) & set(b.index))
             row = {
@@ -606,3 +582,26 @@ def compare(
                 }
             )
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_probe_stats(
+    metrics_path: str | Path,
+    baselines: dict[str, dict],
+    summary_path: str | Path,
+    comparisons_path: str | Path,
+    n_boot: int = 1000,
+    root: str | Path = ".",
+    overlaps: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Replicate summaries and comparisons with each task's baseline (`glmeval.plan.baselines`),
+    reading each run's predictions from its directory under `root`; each row marked with why its
+    model is not zero-shot / frozen-only on the task (`glmeval.cards.task_overlaps`), if so."""
+    table = pd.read_csv(metrics_path)
+    load_predictions = predictions_loader(root)
+    summary = summarize(table, load_predictions, n_boot)
+    comparisons = compare(table, baselines, load_predictions, n_boot)
+    write_csv(mark_overlaps(summary, overlaps or {}), summary_path)
+    write_csv(mark_overlaps(comparisons, overlaps or {}), comparisons_path)

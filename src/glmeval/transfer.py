@@ -19,7 +19,7 @@ import torch
 from glmeval.embed import extract
 from glmeval.models import Embedder
 from glmeval.nn.train import predict
-from glmeval.probes.features import ProbeInputError, Rows, load_features
+from glmeval.probes.inputs import ProbeInputError, Rows, load_features
 from glmeval.probes.run import load_probe
 
 

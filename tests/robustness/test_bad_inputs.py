@@ -35,7 +35,7 @@ from glmeval.embed import extract
 from glmeval.io import read_json, sha256_of
 from glmeval.models import SOURCE_RECORD, ModelError, TokenizationError, load_embedder
 from glmeval.models.onehot import OneHotEmbedder
-from glmeval.probes.features import ProbeInputError, load_features
+from glmeval.probes.inputs import ProbeInputError, load_features
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "config" / "schema.yaml"

@@ -64,7 +64,7 @@ def test_plain_http_is_refused_before_any_connection(tmp_path):
 
 def test_a_redirect_to_plain_http_is_not_followed(tmp_path):
     class Redirect(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(302)
             self.send_header("Location", "http://example.invalid/data.csv")
             self.end_headers()
@@ -86,7 +86,7 @@ def test_no_shell_is_built_from_configuration():
     """Rules run Python scripts (no `shell:` or `run:` directives); library code starts
     processes only with argument lists, never through a shell."""
     for rules in (REPO / "workflow").rglob("*.smk"):
-        assert not re.search(r"^\s+(shell|run):", rules.read_text(), re.M), rules
+        assert not re.search(r"^\s+(shell|run):", rules.read_text(), re.MULTILINE), rules
     for source in [*(REPO / "src").rglob("*.py"), *(REPO / "workflow" / "scripts").glob("*.py")]:
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Call):

@@ -1,14 +1,14 @@
 rule attribution:
     """Every configured attribution map, motif table, figure and GIA table."""
     input:
-        ATTRIBUTION,
+        PLAN.attribution_targets,
     localrule: True
 
 
 rule synthetic_motifs:
     """The synthetic tasks' own motifs as a MEME file (the demo's motif database)."""
     output:
-        "resources/motifs/synthetic.meme",
+        paths.SYNTHETIC_MOTIFS,
     log:
         "logs/synthetic_motifs.log",
     localrule: True
@@ -21,9 +21,9 @@ rule synthetic_motifs:
 rule attribution_selection:
     """The test sequences explained: the reference model's top predictions."""
     input:
-        unpack(attribution_reference),
+        unpack(PLAN.attribution_reference),
     output:
-        "results/attribution/{task}/selection.parquet",
+        paths.ATTRIBUTION_SELECTION,
     log:
         "logs/attribution_selection/{task}.log",
     localrule: True
@@ -38,7 +38,7 @@ rule attribution_selection:
 rule attribution_maps:
     """The maps of one model (through one probe, or the LM's own): a GPU job on a cluster."""
     input:
-        unpack(attribution_map_inputs),
+        unpack(PLAN.attribution_map_inputs),
     output:
         directory(paths.ATTRIBUTION_MAPS),
     log:
@@ -46,8 +46,8 @@ rule attribution_maps:
     conda:
         "../../envs/glmeval.yaml"
     params:
-        job=lambda wc: dataclasses.asdict(attribution_job(wc)),
-        model=model_config,
+        job=lambda wc: dataclasses.asdict(PLAN.attribution_job(wc)),
+        model=PLAN.model_settings,
         settings=lambda wc: config["attribution"],
         device=config["device"],
     script:
@@ -57,19 +57,17 @@ rule attribution_maps:
 rule attribution_gia:
     """Global importance analysis of motif pairs: a GPU job on a cluster."""
     input:
-        unpack(gia_inputs),
+        unpack(PLAN.gia_inputs),
     output:
-        "results/attribution/{task}/gia.csv",
+        paths.ATTRIBUTION_GIA,
     log:
         "logs/attribution_gia/{task}.log",
     conda:
         "../../envs/glmeval.yaml"
     params:
-        gia=lambda wc: config["attribution"]["tasks"][wc.task]["gia"],
-        job=lambda wc: dataclasses.asdict(gia_run(wc)),
-        model=lambda wc: plan.model_settings(
-            config, config["attribution"]["tasks"][wc.task]["gia"]["model"]
-        ),
+        gia=PLAN.gia_settings,
+        job=lambda wc: dataclasses.asdict(PLAN.gia_run(wc)),
+        model=lambda wc: plan.model_settings(config, PLAN.gia_settings(wc)["model"]),
         settings=lambda wc: config["attribution"],
         device=config["device"],
     script:
@@ -79,32 +77,32 @@ rule attribution_gia:
 rule attribution_motifs:
     """Seqlets matched to the motif database, motif recovery, map agreement; the figures."""
     input:
-        unpack(motifs_inputs),
+        unpack(PLAN.motifs_inputs),
     output:
-        seqlets="results/attribution/{task}/motifs/seqlets.csv",
-        recovery="results/attribution/{task}/motifs/recovery.csv",
-        agreement="results/attribution/{task}/motifs/agreement.csv",
-        maps="results/attribution/{task}/motifs/maps.csv",
+        seqlets=paths.fill(paths.ATTRIBUTION_MOTIFS, table="seqlets"),
+        recovery=paths.fill(paths.ATTRIBUTION_MOTIFS, table="recovery"),
+        agreement=paths.fill(paths.ATTRIBUTION_MOTIFS, table="agreement"),
+        maps=paths.fill(paths.ATTRIBUTION_MOTIFS, table="maps"),
         logos_png=report(
-            "results/attribution/{task}/logos.png",
+            paths.fill(paths.ATTRIBUTION_FIGURE, figure="logos", ext="png"),
             caption="../report/logos.rst",
             category="Fig. 6: attribution",
             subcategory="{task}",
         ),
-        logos_pdf="results/attribution/{task}/logos.pdf",
+        logos_pdf=paths.fill(paths.ATTRIBUTION_FIGURE, figure="logos", ext="pdf"),
         recovery_png=report(
-            "results/attribution/{task}/recovery.png",
+            paths.fill(paths.ATTRIBUTION_FIGURE, figure="recovery", ext="png"),
             caption="../report/recovery.rst",
             category="Fig. 6: attribution",
             subcategory="{task}",
         ),
-        recovery_pdf="results/attribution/{task}/recovery.pdf",
+        recovery_pdf=paths.fill(paths.ATTRIBUTION_FIGURE, figure="recovery", ext="pdf"),
     log:
         "logs/attribution_motifs/{task}.log",
     conda:
         "../../envs/glmeval.yaml"
     params:
-        motifs=motifs_file(),
+        motifs=PLAN.motifs_file,
         settings=lambda wc: config.get("attribution", {}),
     script:
         "../scripts/attribution_motifs.py"

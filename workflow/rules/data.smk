@@ -1,12 +1,7 @@
-DOWNLOADS_USED = glm_config.downloads_needed(config)
-
-
 rule data:
     """Every task and variant set, prepared (downloads fetched as needed)."""
     input:
-        expand(paths.TASK_META, task=config["tasks"]),
-        expand("resources/variants/{variants}/task.json", variants=config["variants"]),
-        [p.replace("variants.parquet", "task.json") for p in VARIANT_WINDOWS],
+        PLAN.prepared_data,
     localrule: True
 
 
@@ -14,7 +9,7 @@ rule download:
     """Every download the configured tasks, variants and models use (run where the network
     is reachable)."""
     input:
-        expand(paths.DOWNLOAD, download=DOWNLOADS_USED),
+        PLAN.downloads,
     localrule: True
 
 
@@ -46,7 +41,7 @@ rule fetch_download:
 
 rule prepare_task:
     input:
-        task_source_files,
+        PLAN.task_sources,
     output:
         splits=expand(paths.TASK_SPLIT, split=SPLITS, allow_missing=True),
         meta=paths.TASK_META,
@@ -55,18 +50,18 @@ rule prepare_task:
     conda:
         "../../envs/glmeval.yaml"
     params:
-        task=task_config,
+        task=PLAN.task_settings,
     script:
         "../scripts/prepare_task.py"
 
 
 rule prepare_variants:
     input:
-        variants_source_files,
+        PLAN.variants_sources,
     output:
         variants=paths.VARIANTS,
-        meta="resources/variants/{variants}/task.json",
-        exclusions="resources/variants/{variants}/exclusions.tsv",
+        meta=paths.VARIANTS_META,
+        exclusions=paths.VARIANTS_EXCLUSIONS,
     log:
         "logs/prepare_variants/{variants}.log",
     conda:
@@ -81,12 +76,10 @@ use rule prepare_variants as prepare_variant_windows with:
     """A variants dataset at another window length: a zero-shot model's own (zeroshot.windows)."""
     output:
         variants=paths.VARIANTS_WINDOW,
-        meta="resources/variants/{variants}/L{length}/task.json",
-        exclusions="resources/variants/{variants}/L{length}/exclusions.tsv",
+        meta=paths.VARIANTS_WINDOW_META,
+        exclusions=paths.VARIANTS_WINDOW_EXCLUSIONS,
     log:
         "logs/prepare_variants/{variants}/L{length}.log",
-    wildcard_constraints:
-        length=r"\d+",
     params:
         source=lambda wc: {
             **glm_config.resolve_files(config["variants"][wc.variants]),

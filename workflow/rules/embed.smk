@@ -1,6 +1,6 @@
 rule extract_embeddings:
     input:
-        unpack(embedding_inputs),
+        unpack(PLAN.embedding_inputs),
     output:
         directory(paths.EMBEDDINGS),
     log:
@@ -11,8 +11,8 @@ rule extract_embeddings:
         mem_mb=extraction_resource("mem_mb"),
         runtime=extraction_resource("runtime"),
     params:
-        model=model_config,
-        token_layers=token_layers,
+        model=PLAN.model_settings,
+        token_layers=PLAN.token_layers,
         device=config["device"],
     script:
         "../scripts/extract_embeddings.py"

@@ -1,26 +1,8 @@
-MODEL_SNAPSHOTS = sorted(
-    {
-        model_dir(m)
-        for m in [
-            *(m for task in config["tasks"].values() for m in task["models"]),
-            *(
-                m
-                for v in config["variants"].values()
-                for m in v.get("zeroshot", {}).get("models", [])
-            ),
-        ]
-        if str(model_dir(m)).startswith(
-            (paths.fill(paths.MODEL_SNAPSHOT, model=""), paths.DOWNLOADS)
-        )
-    }
-)
-
-
 rule models:
     """Snapshot, build or download every model the tasks and variants use (run where the
     hub is reachable)."""
     input:
-        MODEL_SNAPSHOTS,
+        PLAN.model_snapshots,
     localrule: True
 
 
@@ -35,14 +17,14 @@ rule resolve_model:
     conda:
         "../../envs/glmeval.yaml"
     params:
-        model=model_config,
+        model=PLAN.model_settings,
     script:
         "../scripts/resolve_model.py"
 
 
 rule train_rbp_model:
     input:
-        training_task_files,
+        PLAN.training_task,
     output:
         directory(paths.SUPERVISED_MODEL),
     log:
@@ -50,7 +32,7 @@ rule train_rbp_model:
     conda:
         "../../envs/glmeval.yaml"
     params:
-        training=lambda wc: model_config(wc)["source"]["train"],
+        training=lambda wc: PLAN.model_settings(wc)["source"]["train"],
         device=config["device"],
     script:
         "../scripts/train_rbp_model.py"

@@ -10,7 +10,7 @@ rule train_probe:
     log:
         "logs/train_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
     wildcard_constraints:
-        probe=NEURAL_PROBE_NAMES,
+        probe=PLAN.probe_names(linear=False),
     conda:
         "../../envs/glmeval.yaml"
     threads: 1
@@ -18,7 +18,7 @@ rule train_probe:
         mem_mb=probe_resource("mem_mb"),
         runtime=probe_resource("runtime"),
     params:
-        run=probe_run_config,
+        run=PLAN.probe_run_settings,
         device=config["device"],
     script:
         "../scripts/train_probe.py"
@@ -32,4 +32,4 @@ use rule train_probe as fit_linear_probe with:
     log:
         "logs/fit_linear_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
     wildcard_constraints:
-        probe=LINEAR_PROBE_NAMES,
+        probe=PLAN.probe_names(linear=True),

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from glmeval.attribution.plots import logos, recovery_heatmap
 from glmeval.attribution.run import motif_tables, read_maps
+from glmeval.figures.attribution import logos, recovery_heatmap
 
 sys.stderr = open(snakemake.log[0], "w")
 settings, out = snakemake.params.settings, snakemake.output

@@ -1,6 +1,6 @@
 import sys
 
-from glmeval.report import write_probe_stats
+from glmeval.stats import write_probe_stats
 
 sys.stderr = open(snakemake.log[0], "w")
 write_probe_stats(

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import torch
 
-from glmeval.data.tasks import SPLITS
 from glmeval.probes.run import run_probe
 from glmeval.runtime import resolve_device
+from glmeval.vocabulary import SPLITS
 
 sys.stderr = open(snakemake.log[0], "w")
 torch.set_num_threads(snakemake.threads)

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from glmeval.io import atomic_path, write_csv
-from glmeval.report import markdown_table
+from glmeval.tables import markdown_table
 from glmeval.vep import evaluate_variants, table1
 
 sys.stderr = open(snakemake.log[0], "w")

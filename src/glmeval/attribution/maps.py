@@ -30,31 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from glmeval.data.sequence import ALPHABET
+from glmeval.data.sequence import one_hot_array
 from glmeval.models import Embedder
 from glmeval.models.base import Encoded, lm_head, unwrapped
-
-#: Methods and the maps they write: (N, L, 4) "bases" or (N, L) "positions".
-METHODS = {
-    "saliency": "bases",
-    "input_x_gradient": "positions",
-    "deep_lift_shap": "bases",
-    "embedding_gradient": "positions",
-    "ism": "bases",
-    "reverse_entropy": "positions",
-}
 
 
 def one_hot(sequences: Sequence[str]) -> torch.Tensor:
     """(N, 4, L) float one-hot of equal-length sequences; N (or any other letter) is all zeros."""
-    lengths = {len(s) for s in sequences}
-    if len(lengths) != 1:
-        raise ValueError(
-            f"attribution needs sequences of one length; got lengths {sorted(lengths)}"
-        )
-    codes = np.frombuffer("".join(sequences).upper().encode(), np.uint8).reshape(len(sequences), -1)
-    x = np.stack([codes == ord(base) for base in ALPHABET], axis=1)
-    return torch.from_numpy(x.astype(np.float32))
+    return torch.from_numpy(one_hot_array(sequences))
 
 
 def decode(x: torch.Tensor) -> list[str]:
@@ -62,22 +45,6 @@ def decode(x: torch.Tensor) -> list[str]:
     letters = np.frombuffer(b"ACGTN", np.uint8)
     codes = np.where(x.sum(1).cpu().numpy() > 0, x.argmax(1).cpu().numpy(), 4)
     return [letters[row].tobytes().decode() for row in codes]
-
-
-def observed(bases: np.ndarray, sequences: Sequence[str]) -> np.ndarray:
-    """(N, L) values of a (N, L, 4) map at each sequence's own bases."""
-    return (bases * one_hot(sequences).numpy().transpose(0, 2, 1)).sum(-1)
-
-
-def per_base(method: str, values: np.ndarray, sequences: Sequence[str]) -> np.ndarray:
-    """A map's one importance per position (N, L): the observed base's value, or for ISM minus
-    the mean effect of the four letters (tangermeme's convention: a base whose mutation lowers
-    the output is important)."""
-    if METHODS[method] == "positions":
-        return values
-    if method == "ism":
-        return -values.mean(-1)
-    return observed(values, sequences)
 
 
 def explained_directly(model: dict) -> bool:

@@ -2,7 +2,7 @@
 against a motif database (`annotate_seqlets`, memelite), which motifs each map recovers, and
 how much the maps of different models agree.
 
-A seqlet is a span whose per-base importance (`maps.per_base`) stands out of the map's own
+A seqlet is a span whose per-base importance (`importance.per_base`) stands out of the map's own
 distribution (`threshold`: its p-value); it is matched to the database motif TOMTOM ranks first,
 and counts as that motif when the match's p-value is below `max_pvalue`.
 """

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from glmeval.attribution import maps as M
+from glmeval.attribution.importance import METHODS, observed, per_base
 from glmeval.io import atomic_path, read_json, write_csv, write_json
 
 
@@ -56,7 +57,7 @@ def explain(
         if method in ("saliency", "input_x_gradient"):
             if grads is None:
                 grads = M.corrected_gradients(model, x, device)
-            out[method] = grads if method == "saliency" else M.observed(grads, sequences)
+            out[method] = grads if method == "saliency" else observed(grads, sequences)
         elif method == "deep_lift_shap":
             out[method] = M.deep_lift_shap(
                 model, x, settings["n_shuffles"], settings["seed"], device
@@ -77,9 +78,7 @@ def explain(
         elif method == "reverse_entropy":
             out[method] = M.reverse_entropy(embedder, sequences, settings["batch_size"])
         else:
-            raise ValueError(
-                f"unknown attribution method {method!r}; choose from {list(M.METHODS)}"
-            )
+            raise ValueError(f"unknown attribution method {method!r}; choose from {list(METHODS)}")
     return out
 
 
@@ -90,7 +89,7 @@ def write_maps(maps: Mapping[str, np.ndarray], record: dict, out_dir: str | Path
         tmp.mkdir(parents=True)
         for method, values in maps.items():
             np.save(tmp / f"{method}.npy", np.asarray(values, np.float32))
-        shapes = {m: {"shape": list(v.shape), "kind": M.METHODS[m]} for m, v in maps.items()}
+        shapes = {m: {"shape": list(v.shape), "kind": METHODS[m]} for m, v in maps.items()}
         write_json({**record, "maps": shapes}, tmp / "index.json")
 
 
@@ -134,7 +133,7 @@ def motif_tables(
     index, arrays = read_maps(map_dirs)
     sequences, ids = selection["sequence"].tolist(), selection["id"].tolist()
     importance = {
-        label: M.per_base(label.rsplit("/", 1)[1], values, sequences)
+        label: per_base(label.rsplit("/", 1)[1], values, sequences)
         for label, values in arrays.items()
     }
     found = pd.concat(
@@ -153,7 +152,7 @@ def motif_tables(
 
 def selection_tokens(embedding_dir: str | Path, layer: int, rows: Sequence[int]) -> np.ndarray:
     """(N, T, D) float32 cached token matrices of the selected test rows."""
-    from glmeval.probes.features import load_features
+    from glmeval.probes.inputs import load_features
 
     tokens = load_features(embedding_dir, "tokens", layer)
     return np.asarray(tokens[np.asarray(rows)], np.float32)

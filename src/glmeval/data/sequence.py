@@ -53,3 +53,15 @@ def padded_one_hot(codes: Sequence[np.ndarray], length: int) -> np.ndarray:
         left = (length - len(ids)) // 2
         padded[row, left : left + len(ids)] = ids
     return _ONE_HOT[padded].transpose(0, 2, 1)
+
+
+def one_hot_array(sequences: Sequence[str]) -> np.ndarray:
+    """(N, 4, L) float32 one-hot (A, C, G, T) of equal-length sequences, the input attribution
+    explains; case-insensitive, N (or any other letter) all zeros."""
+    lengths = {len(s) for s in sequences}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"attribution needs sequences of one length; got lengths {sorted(lengths)}"
+        )
+    codes = np.frombuffer("".join(sequences).upper().encode(), np.uint8).reshape(len(sequences), -1)
+    return np.stack([codes == ord(base) for base in ALPHABET], axis=1).astype(np.float32)

@@ -4,7 +4,7 @@ returns the matplotlib figure and the numbers it plots (written beside it as sou
 
 Conventions shared by every kind: the headline target of a task (`_mean` where it has several),
 its headline metric, the full training data, and each model's last probed layer, unless the
-kind is about layers, targets or fractions.
+kind is about layers, targets or fractions (the selectors of `glmeval.tables`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from glmeval.figures.style import GROUP_MARKERS, PROBE_TYPE_LABELS, Labels, metric_label
+from glmeval.tables import (
+    SETUP_KEYS,
+    best_rows,
+    full_data,
+    headline_targets,
+    largest,
+    last_layer,
+)
 from glmeval.vocabulary import MEAN_TARGET, STRAND_VIEWS, strand_view
 
-CONFIG_KEYS = ["model", "probe", "representation", "layer", "width"]
 _TYPE_ORDER = list(PROBE_TYPE_LABELS)
 _REP_ORDER = ["cls", "mean", "tokens"]
 
@@ -35,22 +42,6 @@ class Results:
         return cls(pd.read_csv(summary), pd.read_csv(comparisons), pd.read_csv(metrics))
 
 
-def _headline_targets(table: pd.DataFrame) -> pd.DataFrame:
-    """Each task's `_mean` rows where it has several targets, else its single target."""
-    has_mean = table.groupby("task")["target"].transform(lambda t: (t == MEAN_TARGET).any())
-    return table[~has_mean | (table["target"] == MEAN_TARGET)]
-
-
-def _full_data(table: pd.DataFrame) -> pd.DataFrame:
-    full = table.groupby("task")["train_fraction"].transform("max")
-    return table[table["train_fraction"] == full]
-
-
-def _last_layer(table: pd.DataFrame) -> pd.DataFrame:
-    last = table.groupby(["task", "model"])["layer"].transform("max")
-    return table[table["layer"] == last]
-
-
 def _select(table: pd.DataFrame, spec: dict, metric: str, tasks=None) -> pd.DataFrame:
     """Rows of the spec's tasks, models and probes at `metric`."""
     tasks = tasks or spec.get("tasks") or [spec["task"]]
@@ -62,11 +53,6 @@ def _select(table: pd.DataFrame, spec: dict, metric: str, tasks=None) -> pd.Data
     if rows.empty:
         raise ValueError(f"no results for {tasks} at {metric} with {spec}")
     return rows
-
-
-def _best(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """The row with the highest mean in each `by` group."""
-    return rows.loc[rows.groupby(by)["mean"].idxmax()]
 
 
 def _ci(rows: pd.DataFrame) -> np.ndarray:
@@ -95,14 +81,14 @@ def _model_order(labels: Labels, models) -> list[str]:
 
 def probes(results: Results, spec: dict, labels: Labels, metric: str):
     """Fig. 2a: one line per model across the probes (Ridge, MLP, CNN on CLS/mean/tokens)."""
-    rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
+    rows = last_layer(full_data(headline_targets(_select(results.summary, spec, metric))))
     # each probe at the width asked for (default 1) where it was run at it, else at its own
     wanted = rows["width"] == spec.get("width", 1.0)
     rows = rows[wanted | ~wanted.groupby([rows["model"], rows["probe"]]).transform("any")]
     rows = rows.assign(
         probe_label=[labels.probe(p, r) for p, r in zip(rows["probe"], rows["representation"])]
     )
-    rows = _best(rows, ["model", "probe_label"])
+    rows = best_rows(rows, ["model", "probe_label"])
     categories = _labels_in_probe_order(rows, "probe_label", labels)
     fig, ax = plt.subplots(figsize=(3.2 + 1.1 * len(categories), 3.8))
     for model in _model_order(labels, rows["model"].unique()):
@@ -129,9 +115,11 @@ def probes(results: Results, spec: dict, labels: Labels, metric: str):
 def models(results: Results, spec: dict, labels: Labels, metric: str):
     """Fig. 2b: a lollipop per representation (its best probe), one-hot models once per probe;
     grouped by kind (its marker), each model in its own colour as in every other figure."""
-    rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
+    rows = last_layer(full_data(headline_targets(_select(results.summary, spec, metric))))
     onehot = rows["model"].map(labels.group) == "one-hot"
-    entries = pd.concat([_best(rows[~onehot], ["model"]), _best(rows[onehot], ["model", "probe"])])
+    entries = pd.concat(
+        [best_rows(rows[~onehot], ["model"]), best_rows(rows[onehot], ["model", "probe"])]
+    )
     several = entries["model"].duplicated(keep=False)
     entries = entries.assign(
         group=entries["model"].map(labels.group),
@@ -199,7 +187,7 @@ def _panels(n: int, width: float, height: float):
 def layers(results: Results, spec: dict, labels: Labels, metric: str):
     """The layer sweep: one panel per model probed at several layers, a line per probe (each
     probe one colour in every panel)."""
-    rows = _full_data(_headline_targets(_select(results.summary, spec, metric)))
+    rows = full_data(headline_targets(_select(results.summary, spec, metric)))
     keys = ["model", "probe", "representation", "width"]
     rows = rows[rows.groupby(keys)["layer"].transform("nunique") > 1]
     rows = rows.assign(
@@ -214,7 +202,7 @@ def layers(results: Results, spec: dict, labels: Labels, metric: str):
     fig, axes = _panels(len(swept), 4.2, 3.2)
     for ax, model in zip(axes, swept):
         for curve_label, curve in rows[rows["model"] == model].groupby("curve"):
-            curve = _best(curve, ["layer"]).sort_values("layer")
+            curve = best_rows(curve, ["layer"]).sort_values("layer")
             color = colors[curve_label]
             ax.plot(curve["layer"], curve["mean"], marker=".", color=color, label=curve_label)
             ax.fill_between(
@@ -232,11 +220,11 @@ def layers(results: Results, spec: dict, labels: Labels, metric: str):
 
 def widths(results: Results, spec: dict, labels: Labels, metric: str):
     """Probe width: the metric at width factors 0.5/1/2, a panel per probe, a line per model."""
-    rows = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
+    rows = last_layer(full_data(headline_targets(_select(results.summary, spec, metric))))
     rows = rows.assign(
         probe_label=[labels.probe(p, r) for p, r in zip(rows["probe"], rows["representation"])]
     )
-    rows = _best(rows, ["model", "probe_label", "width"])
+    rows = best_rows(rows, ["model", "probe_label", "width"])
     rows = rows[rows.groupby(["model", "probe_label"])["width"].transform("nunique") > 1]
     probes = _labels_in_probe_order(rows, "probe_label", labels)
     fig, axes = _panels(len(probes), 3.6, 3.2)
@@ -273,17 +261,17 @@ def _configuration(rows: pd.DataFrame, choice: dict) -> pd.DataFrame:
         if key in choice:
             own = own[own[key] == choice[key]]
     if "layer" not in choice:
-        own = own[own["layer"] == own["layer"].max()]
+        own = largest(own, "layer")
     if own.empty:
         raise ValueError(f"no results for {choice}")
-    scores = own.groupby(CONFIG_KEYS)["mean"].mean()
-    best = dict(zip(CONFIG_KEYS, scores.idxmax()))
-    return own[(own[CONFIG_KEYS] == pd.Series(best)).all(axis=1)].set_index(["task", "target"])
+    scores = own.groupby(SETUP_KEYS)["mean"].mean()
+    best = dict(zip(SETUP_KEYS, scores.idxmax()))
+    return own[(own[SETUP_KEYS] == pd.Series(best)).all(axis=1)].set_index(["task", "target"])
 
 
 def targets(results: Results, spec: dict, labels: Labels, metric: str):
     """Figs. 3 and 5: per target, each representation (y) against the reference (x)."""
-    rows = _full_data(
+    rows = full_data(
         _select(results.summary, {k: v for k, v in spec.items() if k != "models"}, metric)
     )
     several = rows.groupby("task")["target"].transform("nunique") > 1
@@ -348,12 +336,12 @@ def _stars(p: float) -> str:
 
 def replicates(results: Results, spec: dict, labels: Labels, metric: str):
     """Fig. 4: the replicate runs of each representation's best probe, with the test stars."""
-    summary = _last_layer(_full_data(_headline_targets(_select(results.summary, spec, metric))))
-    best = _best(summary, ["model"])
-    runs = _headline_targets(_select(results.metrics, spec, metric)).rename(
+    summary = last_layer(full_data(headline_targets(_select(results.summary, spec, metric))))
+    best = best_rows(summary, ["model"])
+    runs = headline_targets(_select(results.metrics, spec, metric)).rename(
         columns={"value": "run_value"}
     )
-    keys = ["task", "target", "train_fraction", "metric"] + CONFIG_KEYS
+    keys = ["task", "target", "train_fraction", "metric"] + SETUP_KEYS
     runs = runs.merge(best[keys], on=keys)
     comparisons = results.comparisons.merge(best[keys], on=keys)
     order = _model_order(labels, best["model"])
@@ -387,9 +375,9 @@ def replicates(results: Results, spec: dict, labels: Labels, metric: str):
 
 def fractions(results: Results, spec: dict, labels: Labels, metric: str):
     """Downsampling: the metric against the fraction of training data, mean ± s.e.m."""
-    rows = _headline_targets(_select(results.summary, spec, metric))
-    best = _best(_last_layer(_full_data(rows)), ["model"])
-    keys = ["task", "target", "metric"] + CONFIG_KEYS
+    rows = headline_targets(_select(results.summary, spec, metric))
+    best = best_rows(last_layer(full_data(rows)), ["model"])
+    keys = ["task", "target", "metric"] + SETUP_KEYS
     curves = rows.merge(best[keys], on=keys)
     curves = curves.assign(sem=curves["std"] / np.sqrt(curves["n_replicates"].clip(lower=1)))
     fig, ax = plt.subplots(figsize=(5.0, 3.8))

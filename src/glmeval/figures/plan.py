@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from glmeval import paths
 from glmeval.data.taskfile import METRICS
 from glmeval.data.variants import effect_column
 from glmeval.plan import ProbeJob, model_settings
@@ -80,7 +81,9 @@ class FigureJob:
     @property
     def outputs(self) -> dict[str, str]:
         """The figure as PNG and PDF, and the numbers it plots as CSV (its source data)."""
-        return {ext: f"results/figures/{self.name}.{ext}" for ext in ("png", "pdf", "csv")}
+        return {
+            ext: paths.FIGURE.format(figure=self.name, ext=ext) for ext in ("png", "pdf", "csv")
+        }
 
     @property
     def tasks(self) -> list[str]:
@@ -228,21 +231,17 @@ def figure_plan(config: dict, jobs: Sequence[ProbeJob]) -> tuple[list[FigureJob]
 def figure_inputs(job: FigureJob, config: dict) -> list[str]:
     """The result tables `job` is drawn from."""
     if job.kind == "table1":
-        return [f"results/tables/{job.spec['variants']}_table1.csv"]
+        return [paths.VARIANT_TABLE1.format(variants=job.spec["variants"], ext="csv")]
     if job.kind == "attribution":
         task = job.spec["task"]
         planned = config["attribution"]["tasks"][task]
-        paths = []
+        tables = []
         if planned.get("maps"):
-            paths += [
-                f"results/attribution/{task}/motifs/{name}.csv"
+            tables += [
+                paths.ATTRIBUTION_MOTIFS.format(task=task, table=name)
                 for name in ("agreement", "recovery")
             ]
         if "gia" in planned:
-            paths.append(f"results/attribution/{task}/gia.csv")
-        return paths
-    return [
-        "results/tables/probe_summary.csv",
-        "results/tables/probe_comparisons.csv",
-        "results/tables/probe_metrics.csv",
-    ]
+            tables.append(paths.ATTRIBUTION_GIA.format(task=task))
+        return tables
+    return [paths.PROBE_SUMMARY, paths.PROBE_COMPARISONS, paths.PROBE_METRICS_TABLE]

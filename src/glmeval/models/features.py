@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from glmeval import __version__
-from glmeval.data.tasks import SPLITS, read_table
+from glmeval.data.tasks import read_table
 from glmeval.io import atomic_path, sha256_of, write_json
 from glmeval.models.families import ModelError
+from glmeval.vocabulary import SPLITS
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
 FLOAT16_MAX = 65504

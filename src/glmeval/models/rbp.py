@@ -39,12 +39,13 @@ import torch
 from torch import nn
 
 from glmeval.data.sequence import base_codes, padded_one_hot
-from glmeval.data.tasks import SPLITS, load_split, load_task
+from glmeval.data.tasks import load_split, load_task
 from glmeval.io import atomic_path, read_json, write_json
 from glmeval.metrics import aupr
 from glmeval.models.supervised import PaddedInputEmbedder
 from glmeval.nn.layers import Exp, ResidualBlock, batch_norm, init_glorot
 from glmeval.nn.train import TrainConfig, fit, l2_param_groups, predict
+from glmeval.vocabulary import SPLITS
 
 L2 = 1e-8
 POOL = 10

@@ -9,16 +9,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from glmeval.data.tasks import SPLITS, load_split, load_task
+from glmeval.data.tasks import load_split, load_task
 from glmeval.io import atomic_path, write_json, write_parquet
 from glmeval.metrics import evaluate
 from glmeval.nn.train import TrainConfig, fit, l2_param_groups, n_rows, predict
 from glmeval.probes import linear
 from glmeval.probes.cnn import ChipCNN, InsertCNN, MPRAnn, RepCNN, ResidualBind, SpliceCNN
-from glmeval.probes.features import ProbeInputError, load_features, pad_tokens, take
+from glmeval.probes.inputs import ProbeInputError, load_features, pad_tokens, take
 from glmeval.probes.kinds import LINEAR_PROBES, PROBE_TASK_KINDS
 from glmeval.probes.mlp import RepMLP
-from glmeval.vocabulary import MEAN_TARGET
+from glmeval.vocabulary import MEAN_TARGET, SPLITS
 
 
 def loss_name(task: dict, probe: dict) -> str:

@@ -1,10 +1,10 @@
-"""Cluster resource estimates (glmeval.cluster): they scale with the job's inputs."""
+"""Cluster resource estimates (glmeval.job_resources): they scale with the job's inputs."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from glmeval import cluster
+from glmeval import job_resources
 from glmeval.io import write_json
 
 
@@ -25,12 +25,12 @@ def test_extraction_scales_with_weights_sequences_and_attempt(tmp_path):
     (model / "config.json").write_text("{}")  # not weights
     small, task = _split(tmp_path, 100)
     large, _ = _split(tmp_path, 100_000)
-    first = cluster.extraction(model, small, task)
+    first = job_resources.extraction(model, small, task)
     assert first["mem_mb"] == 4000 + 30
-    assert cluster.extraction(model, small, task, attempt=2)["mem_mb"] == 2 * (4000 + 30)
+    assert job_resources.extraction(model, small, task, attempt=2)["mem_mb"] == 2 * (4000 + 30)
     # 2 × 100k rows × 230 bases × 2 FLOP × 2.5e6 parameters / 1e14 FLOP/s = 23 s -> 1 min
-    assert cluster.extraction(model, large, task)["runtime"] == 15 + 1
-    assert cluster.extraction(None, small, task)["mem_mb"] == 4000  # one-hot: no weights
+    assert job_resources.extraction(model, large, task)["runtime"] == 15 + 1
+    assert job_resources.extraction(None, small, task)["mem_mb"] == 4000  # one-hot: no weights
 
 
 def test_probe_scales_with_embedding_sizes(tmp_path):
@@ -38,15 +38,15 @@ def test_probe_scales_with_embedding_sizes(tmp_path):
     split.mkdir()
     np.lib.format.open_memmap(split / "pooled.npy", "w+", np.float16, (1000, 3, 2, 500))
     np.lib.format.open_memmap(split / "tokens.L2.npy", "w+", np.float16, (1000, 400, 1000))
-    pooled = cluster.probe((split,), "mean", 2, max_epochs=100)
+    pooled = job_resources.probe((split,), "mean", 2, max_epochs=100)
     assert pooled["mem_mb"] == 4000 + 4  # 2 × 1000 × 500 × 4 B
     assert pooled["runtime"] == 30
-    tokens = cluster.probe((split,), "tokens", 2, max_epochs=100)
+    tokens = job_resources.probe((split,), "tokens", 2, max_epochs=100)
     # 800 MB × 100 epochs at 500 MB/s, doubled: 320 s -> 6 min
     assert tokens["mem_mb"] == 4000 and tokens["runtime"] == 30 + 6
 
 
 def test_an_input_not_created_yet_is_reported_as_such(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
-        cluster.probe((tmp_path / "absent",), "mean", 0, max_epochs=1)
+        job_resources.probe((tmp_path / "absent",), "mean", 0, max_epochs=1)
     assert info.value.filename == str(tmp_path / "absent")
