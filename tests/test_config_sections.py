@@ -84,7 +84,7 @@ def test_a_variants_only_configuration_plans_its_scores_and_tables(demo, tmp_pat
     for rule in ("prepare_variants", "zeroshot_scores", "variant_tables"):
         assert f"rule {rule}:" in out
     assert "results/tables/mine_correlations.csv" in out
-    for absent in ("rule prepare_task:", "rule train_probe:", "leaderboard", "probe_metrics"):
+    for absent in ("rule prepare_task:", "rule train_probes:", "leaderboard", "probe_metrics"):
         assert absent not in out
 
 

@@ -10,7 +10,13 @@ import yaml
 
 from glmeval import paths
 from glmeval.config import validate_config
-from glmeval.plan import embedding_dirs, probe_jobs, transfer_jobs, zeroshot_scores
+from glmeval.plan import (
+    embedding_dirs,
+    probe_groups,
+    probe_jobs,
+    transfer_jobs,
+    zeroshot_scores,
+)
 from glmeval.vocabulary import REPRESENTATION_PATTERN, STRAND_VIEWS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,9 +87,19 @@ def test_rule_outputs_are_the_plan_s_paths(tmp_path):
             written.setdefault(fields[column["rule"]], set()).add(fields[column["output_file"]])
 
     jobs = probe_jobs(config)
-    runs = written["train_probe"] | written["fit_linear_probe"]
-    assert {p for p in runs if p.endswith("metrics.json")} == {j.metrics_path for j in jobs}
-    assert {p for p in runs if p.endswith(".parquet")} == {j.predictions_path for j in jobs}
+    groups = probe_groups(config, jobs)
+    records = written["train_probes"] | written["fit_linear_probes"]
+    assert records == {g.path for g in groups}
+    # each run in exactly one job: a neural probe's on one layer, a linear probe's on every layer
+    runs = [j for g in groups for j in g.runs]
+    assert len(runs) == len(jobs) and set(runs) == set(jobs)
+    for g in groups:
+        key = (g.task, g.model, g.representation, g.probe)
+        same = [j for j in jobs if (j.task, j.model, j.representation, j.probe) == key]
+        if g.layer is None:
+            assert set(g.runs) == set(same)
+        else:
+            assert set(g.runs) == {j for j in same if j.layer == g.layer}
     assert written["extract_embeddings"] == set(embedding_dirs(jobs))
     assert written["zeroshot_scores"] == set(zeroshot_scores(config)["v"])
     transfers = transfer_jobs(config, jobs)

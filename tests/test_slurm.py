@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 SLURM_PROFILE = ["--profile", str(REPO / "profiles" / "slurm"),
                  "--workflow-profile", str(REPO / "tests" / "slurm" / "profile")]
-GPU_RULES = {"extract_embeddings", "train_probe"}
+GPU_RULES = {"extract_embeddings", "gpu_probes_train_probes"}
 
 pytestmark = pytest.mark.skipif(
     shutil.which("slurmctld") is None or os.geteuid() != 0,
@@ -43,17 +43,18 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_config(tmp_path_factory) -> Path:
     """The demo's grammar task, smaller: one-hot, two linear probes (one batch job of their
-    group) and a CNN probe."""
+    group) and two neural probes (one GPU job of theirs)."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     task = config["tasks"]["motif_grammar"]
     task["source"].update(n_train=400, n_valid=200, n_test=200)
-    task.update(models=["onehot"], probes=["logistic", "logistic_l2", "rep_cnn_binary"])
+    task.update(models=["onehot"], probes=["logistic", "logistic_l2", "rep_cnn_binary", "rep_mlp"])
     config["tasks"] = {"motif_grammar": task}
     config.pop("attribution")  # attribution's GPU rules are in the profile; not run here
     config["models"] = {"onehot": config["models"]["onehot"]}
     config["probes"]["logistic_l2"] = {**config["probes"]["logistic"], "alpha": 10.0}
     config["probes"] = {p: config["probes"][p] for p in task["probes"]}
     config["probes"]["rep_cnn_binary"].update(max_epochs=3)
+    config["probes"]["rep_mlp"].update(max_epochs=3)
     path = tmp_path_factory.mktemp("config") / "small.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -82,7 +83,7 @@ def local_run(tmp_path_factory, small_config):
 
 @pytest.fixture(scope="module")
 def slurm_run(tmp_path_factory, small_config, cluster):
-    """The SLURM run; the first train_probe job seen running is cancelled with scancel."""
+    """The SLURM run; the first train_probes job seen running is cancelled with scancel."""
     workdir = tmp_path_factory.mktemp("on_slurm")
     cancelled = None
     with open(workdir / "snakemake.log", "w") as log:
@@ -94,7 +95,7 @@ def slurm_run(tmp_path_factory, small_config, cluster):
             if cancelled is None:
                 for job in _jobs(cluster):
                     if job.get("JobState") == "RUNNING" and job.get("Comment", "").startswith(
-                        "rule_train_probe"
+                        "rule_gpu_probes_train_probes"
                     ):
                         subprocess.run(["scancel", job["JobId"]], env=cluster, check=True)
                         cancelled = job
@@ -114,14 +115,15 @@ def test_every_job_ran_as_a_slurm_job_with_its_gpu_request(slurm_run, cluster):
     for job in jobs:
         rule = job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
         by_rule.setdefault(rule, []).append(job)
-    # one SLURM job per rule instance (the task's 3 splits, the CNN run + its resubmission);
-    # the 2 linear probes run in one batch job of their group
+    # one SLURM job per rule instance (one extraction of the task's 3 splits); the 2 linear
+    # probes' jobs in one batch of their group; the 2 neural probes' jobs in one GPU job of
+    # theirs, one GPU requested (+ its resubmission)
     assert len(by_rule["prepare_task"]) == 1 and len(by_rule["probe_stats"]) == 1
-    assert len(by_rule["extract_embeddings"]) == 3
-    assert len(by_rule["train_probe"]) == 2
-    assert len(by_rule["linear_probes_fit_linear_probe"]) == 1
-    batch = (workdir / "logs" / "fit_linear_probe" / "motif_grammar" / "onehot" / "mean" / "L0")
-    assert sorted(p.name for p in batch.iterdir()) == ["logistic", "logistic_l2"]
+    assert len(by_rule["extract_embeddings"]) == 1
+    assert len(by_rule["gpu_probes_train_probes"]) == 2
+    assert len(by_rule["linear_probes_fit_linear_probes"]) == 1
+    batch = workdir / "logs" / "fit_linear_probes" / "motif_grammar" / "onehot" / "mean"
+    assert sorted(p.name for p in batch.iterdir()) == ["logistic.log", "logistic_l2.log"]
     for rule, group in by_rule.items():
         for job in group:
             gpu = "gres:gpu:1" in job.get("TresPerJob", "")
@@ -133,7 +135,7 @@ def test_every_job_ran_as_a_slurm_job_with_its_gpu_request(slurm_run, cluster):
 
 def test_a_job_cancelled_by_the_scheduler_is_resubmitted(slurm_run, cluster):
     _, returncode, cancelled, log = slurm_run
-    assert cancelled is not None, "no train_probe job was seen running"
+    assert cancelled is not None, "no train_probes job was seen running"
     assert returncode == 0, log[-5000:]
     same = [j for j in _jobs(cluster) if j.get("Comment") == cancelled["Comment"]]
     states = sorted(j["JobState"] for j in same)

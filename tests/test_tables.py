@@ -98,3 +98,12 @@ def test_best_rows_highest_mean_with_the_tie_break():
     swapped = best_rows(single.iloc[::-1], ["model"])
     assert swapped.iloc[0]["representation"] == "mean" and swapped.iloc[0]["mean"] == 0.7
     assert best_rows(single.iloc[::-1], "model", TIE_BREAK).iloc[0]["representation"] == "cls"
+
+
+def test_a_run_deleted_by_hand_is_named_with_the_job_to_force(tmp_path):
+    from glmeval.tables import collect_metrics
+
+    gone = tmp_path / "L0" / "mlp" / "frac1" / "seed3" / "metrics.json"
+    with pytest.raises(FileNotFoundError, match="snakemake --forcerun") as info:
+        collect_metrics([gone])
+    assert str(gone) in str(info.value) and "runs.json" in str(info.value)

@@ -165,7 +165,7 @@ def test_every_snakemake_command_plans_its_jobs(workdir, capsys):
         assert result.returncode == 0, f"{command}\n{result.stderr[-3000:]}"
         assert "This was a dry-run" in result.stdout, command
         if args == ["--cores", "all", "--configfile", "my.yaml"]:
-            for rule in ("prepare_task", "prepare_variants", "train_probe", "leaderboard"):
+            for rule in ("prepare_task", "prepare_variants", "train_probes", "leaderboard"):
                 assert f"rule {rule}:" in result.stdout
 
 

@@ -39,7 +39,7 @@ def test_paper_config_builds_the_whole_dag(tmp_path):
     result = snakemake("-n", "--directory", str(tmp_path))
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
-    for rule in ("prepare_task", "resolve_model", "extract_embeddings", "train_probe",
+    for rule in ("prepare_task", "resolve_model", "extract_embeddings", "train_probes",
                  "task_table", "probe_metrics", "figure", "leaderboard", "paper_comparison",
                  "provenance", "prepare_variant_windows", "zeroshot_scores", "transfer_effects",
                  "attribution_maps", "attribution_gia"):

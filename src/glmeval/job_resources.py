@@ -21,6 +21,7 @@ from glmeval.io import read_json
 BASE_MEM_MB = 4000  # interpreter, torch, CUDA context, a few batches
 GPU_FLOPS = 1e14  # sustained bf16 FLOP/s assumed for time limits (about 1/3 of an A100's peak)
 READ_MB_PER_S = 500  # token matrices streamed per epoch
+RUN_MINUTES = 0.5  # one probe run's fit, predictions and files, besides streaming tokens
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
@@ -46,13 +47,16 @@ def forward_gpu_seconds(parameters: float, tokens: float) -> float:
 
 
 def extraction(
-    model_dir: str | Path | None, split_file: str | Path, task_json: str | Path, attempt: int = 1
+    model_dir: str | Path | None,
+    split_files: tuple[str | Path, ...],
+    task_json: str | Path,
+    attempt: int = 1,
 ) -> dict[str, int]:
-    """Memory and time of embedding one split: the weights loaded in fp32 (about 3 copies at
-    peak), and 2 FLOP per parameter per token at GPU_FLOPS with one token per base (an upper
-    bound for k-mer and BPE tokenizers), doubled."""
+    """Memory and time of embedding a task's splits: the weights loaded in fp32 (about 3
+    copies at peak), and 2 FLOP per parameter per token at GPU_FLOPS with one token per base
+    (an upper bound for k-mer and BPE tokenizers), doubled."""
     weights = weights_mb(model_dir)
-    rows = pq.read_metadata(_exists(split_file)).num_rows
+    rows = sum(pq.read_metadata(_exists(path)).num_rows for path in split_files)
     task = read_json(_exists(task_json))
     bases = task["sequence_length"]["max"] * len(task["sequence_columns"])
     minutes = 2 * forward_gpu_seconds(weights * 1e6 / 4, rows * bases) / 60
@@ -68,9 +72,12 @@ def probe(
     layer: int,
     max_epochs: int,
     attempt: int = 1,
+    runs: int = 1,
 ) -> dict[str, int]:
-    """Memory and time of one probe run. Pooled features are held in memory as float32 (with
-    a working copy); token matrices are streamed from disk once per epoch."""
+    """Memory and time of a probe job of `runs` runs (every seed and train fraction; a linear
+    probe's layers too). Pooled features are held in memory as float32 (with a working copy),
+    one layer at a time; token matrices are streamed from disk once per epoch. Each run takes
+    RUN_MINUTES besides its reads."""
     pooled_mb, token_mb = 0.0, 0.0
     for directory in map(_exists, embedding_dirs):  # a two-sequence task: one per column
         if representation == "tokens":
@@ -83,5 +90,5 @@ def probe(
     minutes = 2 * max_epochs * token_mb / READ_MB_PER_S / 60
     return {
         "mem_mb": int((BASE_MEM_MB + pooled_mb) * attempt),
-        "runtime": 30 + math.ceil(minutes),
+        "runtime": 30 + math.ceil(runs * (RUN_MINUTES + minutes)),
     }

@@ -36,6 +36,10 @@ PROBE_RUN = (
 PROBE_METRICS = PROBE_RUN + "/metrics.json"
 PROBE_PREDICTIONS = PROBE_RUN + "/predictions.parquet"
 PROBE_MODEL = PROBE_RUN + "/model.pt"
+#: One probe job's record of its finished runs: every seed and train fraction of a neural probe
+#: on one layer, or of a linear probe on every layer it sweeps.
+PROBE_RUNS = "results/probes/{task}/{model}/{representation}/L{layer}/{probe}/runs.json"
+PROBE_SWEEP_RUNS = "results/probes/{task}/{model}/{representation}/{probe}.runs.json"
 
 #: One model's zero-shot scores of one variants dataset.
 ZEROSHOT_SCORES = "results/zeroshot/{variants}/{model}.parquet"

@@ -96,6 +96,38 @@ class ProbeJob:
         return paths.PROBE_MODEL.format(**self.wildcards)
 
 
+@dataclass(frozen=True)
+class ProbeGroup:
+    """The runs one job trains, reading its inputs once: every seed and train fraction of one
+    probe on one representation of one layer, and for a linear probe every layer it sweeps
+    (`layer` None)."""
+
+    task: str
+    model: str
+    representation: str
+    probe: str
+    layer: int | None
+    runs: tuple[ProbeJob, ...]
+
+    @property
+    def path(self) -> str:
+        """The job's output: the record of its finished runs."""
+        fields = {k: getattr(self, k) for k in ("task", "model", "representation", "probe")}
+        if self.layer is None:
+            return paths.PROBE_SWEEP_RUNS.format(**fields)
+        return paths.PROBE_RUNS.format(**fields, layer=self.layer)
+
+
+def probe_groups(config: dict, jobs: list[ProbeJob]) -> list[ProbeGroup]:
+    """`jobs` (the config's `probe_jobs`) as the jobs that train them, in their order."""
+    grouped: dict[tuple, list[ProbeJob]] = {}
+    for j in jobs:
+        linear = config["probes"][j.probe]["type"] in LINEAR_PROBES
+        key = (j.task, j.model, j.representation, j.probe, None if linear else j.layer)
+        grouped.setdefault(key, []).append(j)
+    return [ProbeGroup(*key, tuple(runs)) for key, runs in grouped.items()]
+
+
 def representations(config: dict, model_name: str, probe_name: str) -> list[str]:
     """Representations of `model_name` that probe `probe_name` consumes and the config enables;
     for a `strands: both` model, each strand's own pooled ones too (`mean_forward`, ...)."""

@@ -7,6 +7,7 @@ scale."""
 from __future__ import annotations
 
 import dataclasses
+import string
 from pathlib import Path
 
 from glmeval import cards, paths, plan
@@ -14,6 +15,12 @@ from glmeval import config as glm_config
 from glmeval.data.variants import effect_column
 from glmeval.figures import plan as figure_plan
 from glmeval.vocabulary import SPLITS
+
+
+def _filled(pattern: str, wildcards) -> str:
+    """`pattern` with every wildcard taken from a rule's `wildcards`."""
+    names = [name for _, name, _, _ in string.Formatter().parse(pattern) if name]
+    return pattern.format(**{name: getattr(wildcards, name) for name in names})
 
 
 def _downloads(entry) -> list[str]:
@@ -33,14 +40,21 @@ class RunPlan:
     def __init__(self, config: dict, repo_dir: str | Path = "."):
         self.config = config
         self.probe_jobs = plan.probe_jobs(config)
+        self.probe_groups = plan.probe_groups(config, self.probe_jobs)
+        self._group_of = {run: g for g in self.probe_groups for run in g.runs}
+        self._groups = {
+            (g.task, g.model, g.representation, g.probe, g.layer): g for g in self.probe_groups
+        }
         # {task or variants: {model: why it is not zero-shot / frozen-only there}} (model cards)
         self.training_overlaps = cards.task_overlaps(config)
         # tasks with probe jobs (the others are only prepared, by the `data` target)
         self.tasks = list(dict.fromkeys(j.task for j in self.probe_jobs))
         self.embeddings = plan.embedding_dirs(self.probe_jobs)
-        self.predictions = [j.predictions_path for j in self.probe_jobs]
+        # every probe job's record of its finished runs (their predictions among them)
+        self.probe_records = [g.path for g in self.probe_groups]
         self.zeroshot = plan.zeroshot_scores(config)
         self.transfer = plan.transfer_jobs(config, self.probe_jobs)
+        self._transfers = {t.path: t for t in self.transfer}
         # variants prepared at a zero-shot model's own window length
         self.variant_windows = plan.variant_windows(config)
         self.attribution_jobs = plan.attribution_jobs(config, self.probe_jobs)
@@ -221,8 +235,9 @@ class RunPlan:
         return [paths.TASK_META.format(task=task), *splits]
 
     def embedding_inputs(self, wildcards) -> dict:
+        """The task's splits (by name) and description, and the model's checkpoint."""
         return {
-            "split": paths.TASK_SPLIT.format(task=wildcards.task, split=wildcards.split),
+            **{s: paths.TASK_SPLIT.format(task=wildcards.task, split=s) for s in SPLITS},
             "task": paths.TASK_META.format(task=wildcards.task),
             **plan.model_inputs(self.config, wildcards.model),
         }
@@ -230,26 +245,65 @@ class RunPlan:
     def token_layers(self, wildcards) -> list[int]:
         return plan.token_layers(self.config, wildcards.model, wildcards.task)
 
-    def probe_run_settings(self, wildcards) -> dict:
-        """A probe run's settings: the probe's for the model, and how the task draws its train
-        fractions (one function: thousands of jobs evaluate it)."""
+    def probe_settings(self, wildcards) -> dict:
+        """A probe job's settings: the probe's for the model, and how the task draws its train
+        fractions."""
         task = self.config["tasks"][wildcards.task]
         return {
             "probe": plan.probe_settings(self.config, wildcards.probe, wildcards.model),
             **{k: task[k] for k in ("fraction_sampling", "fraction_splits")},
         }
 
+    def probe_group(self, wildcards) -> plan.ProbeGroup:
+        """The probe job a `train_probes` or `fit_linear_probes` rule runs."""
+        layer = int(wildcards.layer) if hasattr(wildcards, "layer") else None
+        key = (wildcards.task, wildcards.model, wildcards.representation, wildcards.probe, layer)
+        return self._groups[key]
+
+    def group_runs(self, wildcards) -> list[dict]:
+        """The runs of a probe job (`glmeval.probes.run.Run` fields)."""
+        return [
+            {
+                "layer": j.layer,
+                "train_fraction": j.train_fraction,
+                "seed": j.seed,
+                "out_dir": j.run_dir,
+            }
+            for j in self.probe_group(wildcards).runs
+        ]
+
+    def record_of(self, job: plan.ProbeJob) -> str:
+        """The record of the probe job that trains run `job` (the rule input that stands for
+        the run's files)."""
+        return self._group_of[job].path
+
+    def task_records(self, wildcards) -> list[str]:
+        return [g.path for g in self.probe_groups if g.task == wildcards.task]
+
     def task_metrics(self, wildcards) -> list[str]:
         return [j.metrics_path for j in self.probe_jobs if j.task == wildcards.task]
 
-    def model_metrics(self, wildcards) -> list[str]:
-        jobs = [j.metrics_path for j in self.probe_jobs if j.model == wildcards.model]
-        if not jobs:
+    def model_records(self, wildcards) -> list[str]:
+        records = [g.path for g in self.probe_groups if g.model == wildcards.model]
+        if not records:
             raise ValueError(
                 f"no probe runs of model {wildcards.model!r}; models with runs: "
                 f"{sorted({j.model for j in self.probe_jobs})}"
             )
-        return jobs
+        return records
+
+    def model_metrics(self, wildcards) -> list[str]:
+        return [j.metrics_path for j in self.probe_jobs if j.model == wildcards.model]
+
+    def transfer_run(self, wildcards) -> plan.ProbeJob:
+        """The probe run a transfer job applies (`glmeval.plan.transfer_jobs`)."""
+        return self._transfers[_filled(paths.TRANSFER_EFFECTS, wildcards)].job
+
+    def transfer_inputs(self, wildcards) -> dict:
+        """The variants, the model's checkpoint, and the record of the applied run's job."""
+        return self.variant_model_inputs(wildcards) | {
+            "runs": self.record_of(self.transfer_run(wildcards))
+        }
 
     def variant_model_inputs(self, wildcards) -> dict:
         """The variants (at the model's own zero-shot window, if it has one; a transfer job
@@ -296,12 +350,15 @@ class RunPlan:
         key = (wildcards.task, wildcards.model, wildcards.probe)
         return next(j for j in self.attribution_jobs if (j.task, j.model, j.probe) == key)
 
-    def attribution_reference(self, wildcards) -> dict:
-        """The test split and the predictions of the run whose top predictions are explained."""
-        job = plan.attribution_reference(self.config, self.probe_jobs, wildcards.task)
+    def attribution_reference(self, wildcards) -> plan.ProbeJob:
+        """The run whose top test predictions select the sequences a task's maps explain."""
+        return plan.attribution_reference(self.config, self.probe_jobs, wildcards.task)
+
+    def attribution_selection_inputs(self, wildcards) -> dict:
+        """The test split, and the record of the reference run's job."""
         return {
             "test": paths.TASK_SPLIT.format(task=wildcards.task, split="test"),
-            "predictions": job.predictions_path,
+            "runs": self.record_of(self.attribution_reference(wildcards)),
         }
 
     def attribution_map_inputs(self, wildcards) -> dict:
@@ -310,7 +367,7 @@ class RunPlan:
         job = self.attribution_job(wildcards)
         inputs = {"selection": paths.ATTRIBUTION_SELECTION.format(task=wildcards.task)}
         if job.job is not None:
-            inputs["probe"] = job.job.model_path
+            inputs["runs"] = self.record_of(job.job)
             if "embedding_gradient" in job.methods:
                 inputs["embeddings"] = paths.EMBEDDINGS.format(
                     model=job.model, task=job.task, split="test"
@@ -330,7 +387,7 @@ class RunPlan:
     def gia_inputs(self, wildcards) -> dict:
         inputs = {
             "selection": paths.ATTRIBUTION_SELECTION.format(task=wildcards.task),
-            "probe": self.gia_run(wildcards).model_path,
+            "runs": self.record_of(self.gia_run(wildcards)),
         }
         return inputs | self._checkpoint(self.gia_settings(wildcards)["model"])
 

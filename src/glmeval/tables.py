@@ -189,6 +189,15 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
 
 def collect_metrics(metric_files: Iterable[str | Path]) -> pd.DataFrame:
     """The tidy rows of every probe's `metrics.json`, in a stable order."""
+    metric_files = list(metric_files)
+    missing = [str(path) for path in metric_files if not Path(path).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} probe runs have no metrics, the first {missing[0]}, though their "
+            "jobs' records say they finished (a file deleted by hand?). Force the job that "
+            "trains it: snakemake --forcerun <its record>, the runs.json beside its frac*/ "
+            "directories (a linear probe's: <representation>/<probe>.runs.json)."
+        )
     rows = [row for path in metric_files for row in read_json(path)["rows"]]
     table = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return table.sort_values(RUN_COLUMNS[:9] + ["metric"], kind="stable").reset_index(drop=True)

@@ -36,6 +36,7 @@ BIN = Path(sys.executable).parent
 TARGETS = ["results/tables/probe_metrics.csv", "zeroshot"]
 EMBEDDING = "results/embeddings/onehot/motif/test"
 PROBE_RUN = "results/probes/motif/onehot/mean/L0/rep_mlp/frac1/seed0"
+PROBE_RECORD = "results/probes/motif/onehot/mean/L0/rep_mlp/runs.json"  # the job's output
 ZEROSHOT = "results/zeroshot/snvs/tiny_nt.parquet"
 TABLES = ["results/tables/motif.csv", "results/tables/probe_metrics.csv"]
 TIMEOUT = 300
@@ -199,7 +200,7 @@ def rerun_as_a_user(cmd: list[str]) -> list[str]:
     return fixes
 
 
-LEFTOVER = re.compile(r"\.tmp|\.partial$|\.part$|^\..*\.download$")
+LEFTOVER = re.compile(r"\.tmp|\.partial$|\.part$|\.done$|\.attempt$|^\..*\.download$")
 
 
 def leftovers(workdir: Path) -> list[str]:
@@ -300,23 +301,26 @@ def test_killed_in_each_phase_then_rerun_matches_an_uninterrupted_run(setup, run
     """Two SIGKILLs hitting three phases, each job held where it has staging output on disk, then
     the reruns a user makes; the end state equals an uninterrupted run's, nothing temporary left.
 
-    1. While extracting embeddings (the test split's arrays allocated in `<output>.partial/`, its
+    1. While extracting embeddings (the test split's arrays allocated in `<output>.done.partial/`, its
        progress recorded) and, at the same time, writing zero-shot scores (their temporary
        sibling on disk): Snakemake leaves the sibling staging alone and its lock behind.
     2. The rerun resumes the extraction, redoes the scores (clearing the dead writer's
        temporary), and is killed after the neural probe wrote model.pt, before its metrics.
-    3. The output Snakemake marked incomplete makes a plain rerun refuse and name the fix."""
+    3. The probe job writes its record (its only output) last, so Snakemake has nothing marked
+       incomplete: the rerun, once unlocked, resumes the job and retrains the run it killed."""
     reference = runs["reference"]
-    workdir = copy_without(reference, tmp_path / "work", EMBEDDING, PROBE_RUN, ZEROSHOT, *TABLES)
+    workdir = copy_without(
+        reference, tmp_path / "work", EMBEDDING, PROBE_RUN, PROBE_RECORD, ZEROSHOT, *TABLES
+    )
     cmd = command(setup, workdir)
-    progress = workdir / f"{EMBEDDING}.partial" / "progress.json"
+    progress = workdir / f"{EMBEDDING}.done.partial" / "progress.json"
     scores = workdir / ZEROSHOT
 
     def temporaries():
         return list(scores.parent.glob(f".{scores.name}.tmp-*"))
 
     hold = hook_env(
-        setup, after=f"{EMBEDDING}.partial/progress.json", before=f".{scores.name}.tmp-"
+        setup, after=f"{EMBEDDING}.done.partial/progress.json", before=f".{scores.name}.tmp-"
     )
     job = start(cmd, tmp_path / "kill1.log", hold)
     wait_for(lambda: progress.exists() and temporaries(), job, tmp_path / "kill1.log")
@@ -338,12 +342,12 @@ def test_killed_in_each_phase_then_rerun_matches_an_uninterrupted_run(setup, run
         log,
     )
     kill(job)
-    extraction = (workdir / "logs/extract_embeddings/onehot/motif/test.log").read_text()
+    extraction = (workdir / "logs/extract_embeddings/onehot/motif.log").read_text()
     assert "resuming the extraction" in extraction and "after shard 0" in extraction
     assert scores.exists() and not any(path.exists() for path in stale)
     assert not (workdir / PROBE_RUN / "metrics.json").exists()
 
-    assert sorted(rerun_as_a_user(cmd)) == ["--rerun-incomplete", "--unlock"]
+    assert sorted(rerun_as_a_user(cmd)) == ["--unlock"]
     assert_same_outputs(workdir, reference)
     assert leftovers(workdir) == []
 

@@ -21,7 +21,7 @@ rule synthetic_motifs:
 rule attribution_selection:
     """The test sequences explained: the reference model's top predictions."""
     input:
-        unpack(PLAN.attribution_reference),
+        unpack(PLAN.attribution_selection_inputs),
     output:
         paths.ATTRIBUTION_SELECTION,
     log:
@@ -31,6 +31,7 @@ rule attribution_selection:
         "../../envs/glmeval.yaml"
     params:
         top_k=lambda wc: config["attribution"]["top_k"],
+        predictions=lambda wc: PLAN.attribution_reference(wc).predictions_path,
     script:
         "../scripts/attribution_selection.py"
 

@@ -31,25 +31,27 @@ cached_probe = functools.cache(job_resources.probe)
 
 
 def extraction_resource(key):
-    """`key` (mem_mb or runtime) of an extraction job, from the model's weights and the split."""
+    """`key` (mem_mb or runtime) of an extraction job, from the model's weights and the splits."""
 
     def resource(wildcards, input, attempt):
-        model = input.get("model")
-        return cached_extraction(model, input.split, input.task, attempt)[key]
+        splits = tuple(input[split] for split in SPLITS)
+        return cached_extraction(input.get("model"), splits, input.task, attempt)[key]
 
     return resource
 
 
 def probe_resource(key):
-    """`key` (mem_mb or runtime) of a probe run, from the sizes of its inputs."""
+    """`key` (mem_mb or runtime) of a probe job, from the sizes of its inputs and its runs."""
 
     def resource(wildcards, input, attempt):
+        group = PLAN.probe_group(wildcards)
         estimate = cached_probe(
             tuple(input.embeddings),
-            wildcards.representation,
-            int(wildcards.layer),
-            config["probes"][wildcards.probe]["max_epochs"],
+            group.representation,
+            group.runs[0].layer,
+            config["probes"][group.probe]["max_epochs"],
             attempt,
+            len(group.runs),
         )
         return estimate[key]
 

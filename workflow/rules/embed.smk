@@ -1,10 +1,15 @@
 rule extract_embeddings:
+    """Every layer of one model over a task's three splits, one forward pass each (resumable by
+    shards): a GPU job on a cluster."""
     input:
         unpack(PLAN.embedding_inputs),
     output:
-        directory(paths.EMBEDDINGS),
+        **{
+            split: directory(paths.fill(paths.EMBEDDINGS, split=split))
+            for split in SPLITS
+        },
     log:
-        "logs/extract_embeddings/{model}/{task}/{split}.log",
+        "logs/extract_embeddings/{model}/{task}.log",
     conda:
         "../../envs/glmeval.yaml"
     resources:

@@ -1,14 +1,14 @@
-rule train_probe:
-    """A neural probe (MLP or CNN): a GPU job on a cluster (profiles/slurm)."""
+rule train_probes:
+    """A neural probe (MLP or CNN) on one layer, every seed and train fraction: a GPU job on a
+    cluster (profiles/slurm). Each run writes its own files (glmeval.paths.PROBE_RUN); a
+    killed job's rerun keeps the runs that finished."""
     input:
         task=paths.TASK_META,
         embeddings=expand(paths.EMBEDDINGS, split=SPLITS, allow_missing=True),
     output:
-        metrics=paths.PROBE_METRICS,
-        predictions=paths.PROBE_PREDICTIONS,
-        model=paths.PROBE_MODEL,
+        paths.PROBE_RUNS,
     log:
-        "logs/train_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
+        "logs/train_probes/{task}/{model}/{representation}/L{layer}/{probe}.log",
     wildcard_constraints:
         probe=PLAN.probe_names(linear=False),
     conda:
@@ -18,18 +18,19 @@ rule train_probe:
         mem_mb=probe_resource("mem_mb"),
         runtime=probe_resource("runtime"),
     params:
-        run=PLAN.probe_run_settings,
+        settings=PLAN.probe_settings,
+        runs=PLAN.group_runs,
         device=config["device"],
     script:
-        "../scripts/train_probe.py"
+        "../scripts/train_probes.py"
 
 
-use rule train_probe as fit_linear_probe with:
-    """A linear probe (ridge, OLS, logistic): a small CPU job, grouped on a cluster."""
+use rule train_probes as fit_linear_probes with:
+    """A linear probe (ridge, OLS, logistic) on every layer it sweeps, every seed and train
+    fraction: one CPU job."""
     output:
-        metrics=paths.PROBE_METRICS,
-        predictions=paths.PROBE_PREDICTIONS,
+        paths.PROBE_SWEEP_RUNS,
     log:
-        "logs/fit_linear_probe/{task}/{model}/{representation}/L{layer}/{probe}/frac{fraction}/seed{seed}.log",
+        "logs/fit_linear_probes/{task}/{model}/{representation}/{probe}.log",
     wildcard_constraints:
         probe=PLAN.probe_names(linear=True),

@@ -1,6 +1,6 @@
 rule task_table:
     input:
-        PLAN.task_metrics,
+        PLAN.task_records,
     output:
         paths.TASK_TABLE,
     log:
@@ -10,6 +10,8 @@ rule task_table:
     localrule: True
     conda:
         "../../envs/glmeval.yaml"
+    params:
+        metrics=PLAN.task_metrics,
     script:
         "../scripts/task_table.py"
 
@@ -31,7 +33,7 @@ rule probe_metrics:
 rule probe_stats:
     input:
         metrics=paths.PROBE_METRICS_TABLE,
-        predictions=PLAN.predictions,
+        runs=PLAN.probe_records,
     output:
         summary=report(
             paths.PROBE_SUMMARY,
@@ -83,7 +85,7 @@ rule model_cards:
 rule model_table:
     """Every probe run of one model, all tasks: `snakemake results/tables/models/<model>.csv`."""
     input:
-        PLAN.model_metrics,
+        PLAN.model_records,
     output:
         paths.MODEL_TABLE,
     log:
@@ -91,6 +93,8 @@ rule model_table:
     localrule: True
     conda:
         "../../envs/glmeval.yaml"
+    params:
+        metrics=PLAN.model_metrics,
     script:
         "../scripts/task_table.py"
 
@@ -123,7 +127,7 @@ rule leaderboard:
         summary=paths.PROBE_SUMMARY,
         comparisons=paths.PROBE_COMPARISONS,
         metrics=paths.PROBE_METRICS_TABLE,
-        predictions=PLAN.predictions,
+        runs=PLAN.probe_records,
         leakage=paths.LEAKAGE_TABLE,
     output:
         csv=report(

@@ -19,8 +19,7 @@ rule zeroshot_scores:
 rule transfer_effects:
     """A trained activity probe's alt - ref predictions on the variants: a GPU job."""
     input:
-        unpack(PLAN.variant_model_inputs),
-        probe=paths.fill(paths.PROBE_MODEL, fraction=1),
+        unpack(PLAN.transfer_inputs),
     output:
         paths.TRANSFER_EFFECTS,
     log:
@@ -30,6 +29,7 @@ rule transfer_effects:
     params:
         model=PLAN.model_settings,
         elements=PLAN.transfer_elements,
+        probe=lambda wc: PLAN.transfer_run(wc).model_path,
         device=config["device"],
     script:
         "../scripts/transfer_effects.py"

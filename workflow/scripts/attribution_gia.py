@@ -6,13 +6,14 @@ from glmeval.attribution.gia import backgrounds, global_importance
 from glmeval.attribution.maps import OneHotModel, PipelineModel, explained_directly, one_hot
 from glmeval.io import write_csv
 from glmeval.models import load_embedder
+from glmeval.plan import ProbeJob
 from glmeval.probes.run import load_probe
 from glmeval.runtime import resolve_device
 
 sys.stderr = open(snakemake.log[0], "w")
 gia, run = snakemake.params.gia, snakemake.params.job
 device = resolve_device(snakemake.params.device)
-probe = load_probe(snakemake.input.probe)
+probe = load_probe(ProbeJob(**run).model_path)
 settings = snakemake.params.model
 if explained_directly(settings):
     model = OneHotModel(probe[0])

@@ -20,7 +20,7 @@ embedder = load_embedder(
 )
 effects = transfer_effects(
     embedder,
-    snakemake.input.probe,
+    snakemake.params.probe,
     wc.representation,
     int(wc.layer),
     variants.reset_index(drop=True),

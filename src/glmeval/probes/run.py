@@ -1,8 +1,15 @@
-"""Train one probe on one representation of one layer, evaluate it, write its artifacts."""
+"""Train probes on one representation of a model's layers, evaluate them, write their
+artifacts: one run (`run_probe`), or every run of one probe job (`run_probe_group`), which
+loads its inputs once and resumes where a killed attempt stopped."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +17,7 @@ import pandas as pd
 import torch
 
 from glmeval.data.tasks import load_split, load_task
-from glmeval.io import atomic_path, write_json, write_parquet
+from glmeval.io import atomic_path, read_json, sha256_of, write_json, write_parquet
 from glmeval.metrics import evaluate
 from glmeval.nn.train import TrainConfig, fit, l2_param_groups, n_rows, predict
 from glmeval.probes import linear
@@ -140,6 +147,119 @@ def subsample(n: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=max(2, round(fraction * n)), replace=False))
 
 
+@dataclass(frozen=True)
+class Labels:
+    """A task's description, splits and label matrices, checked once for a probe job."""
+
+    task: dict
+    frames: dict[str, pd.DataFrame]
+    y: dict[str, np.ndarray]
+    columns: tuple[str, ...]
+
+
+def load_labels(task_dir: str | Path, probe: dict, representation: str) -> Labels:
+    """The task's splits and labels, with every check that does not depend on the layer: the
+    probe fits the task's kind and sequence columns, and the labels can be learned."""
+    task_dir = Path(task_dir)
+    task = load_task(task_dir)
+    kinds = PROBE_TASK_KINDS.get(probe["type"])
+    if kinds and task["kind"] not in kinds:
+        raise ProbeInputError(
+            f"probe type {probe['type']!r} fits {'/'.join(sorted(kinds))} tasks; "
+            f"task {task['name']!r} is {task['kind']}."
+        )
+    targets, columns = task["targets"], tuple(task.get("sequence_columns", ["sequence"]))
+    if probe["type"] == "splice_cnn" and len(columns) != 2:
+        raise ProbeInputError(
+            f"splice_cnn needs a two-sequence task; {task['name']!r} has {columns}."
+        )
+    if representation == "tokens" and len(columns) == 2 and probe["type"] != "splice_cnn":
+        raise ProbeInputError(
+            f"task {task['name']!r} has two sequences {columns}: token-level probes of it must "
+            "be splice_cnn (pooled probes concatenate the two)."
+        )
+    frames = {split: load_split(task_dir, split) for split in SPLITS}
+    y = {split: frames[split][targets].to_numpy(np.float32) for split in SPLITS}
+    check_labels(task, frames, y)
+    return Labels(task, frames, y, columns)
+
+
+def load_layer(
+    task_dir: str | Path,
+    embedding_dirs: dict[str, str | Path],
+    labels: Labels,
+    representation: str,
+    layer: int,
+) -> dict:
+    """One representation of one layer for every split, checked against the labels' rows."""
+    task_dir = Path(task_dir)
+    x = {
+        split: load_features(
+            embedding_dirs[split],
+            representation,
+            layer,
+            labels.columns,
+            task_dir / f"{split}.parquet",
+        )
+        for split in SPLITS
+    }
+    for split in SPLITS:
+        if n_rows(x[split]) != len(labels.y[split]):
+            raise ProbeInputError(
+                f"{embedding_dirs[split]}: {n_rows(x[split])} embedded rows, but split {split!r} "
+                f"of task {labels.task['name']!r} has {len(labels.y[split])}; extract the "
+                "embeddings again."
+            )
+    return pad_tokens(x)
+
+
+def train_run(
+    labels: Labels,
+    x: dict,
+    probe: dict,
+    seed: int,
+    out_dir: str | Path,
+    keys: dict,
+    train_fraction: float = 1.0,
+    device: str = "cpu",
+    fraction_sampling: str = "per_seed",
+    fraction_splits: tuple[str, ...] = ("train", "valid"),
+) -> None:
+    """Train one run on loaded inputs and write its artifacts into `out_dir` (`run_probe`);
+    `keys` name it in the tidy rows (task, model, probe, layer, representation)."""
+    task, frames, y = labels.task, labels.frames, dict(labels.y)
+    x = dict(x)
+    offset = task.get("target_offset")
+    sample_seed = SHARED_SAMPLE_SEED if fraction_sampling == "shared" else seed
+    for split in ("train", "valid"):
+        if offset:  # the loss adds the offset back (splicing: PSI = σ(Δ + mean logit))
+            y[split] = np.column_stack([y[split], frames[split][offset].to_numpy(np.float32)])
+        if split in fraction_splits:
+            rows = subsample(len(y[split]), train_fraction, sample_seed)
+            x[split], y[split] = take(x[split], rows), y[split][rows]
+    if probe["type"] in LINEAR_PROBES:
+        pred, history = _fit_linear(probe, x, y, seed), []
+    else:
+        pred, history, model = _fit_neural(probe, task, x, y, seed, device)
+        first = x["train"][0] if isinstance(x["train"], tuple) else x["train"]
+        save_probe(model, probe, first.shape[1:], len(task["targets"]), Path(out_dir) / "model.pt")
+    write_probe_results(
+        task,
+        frames["test"],
+        y["test"],
+        pred,
+        history,
+        out_dir,
+        {
+            **keys,
+            "width": probe.get("width", 1.0),
+            "seed": seed,
+            "train_fraction": train_fraction,
+            "n_train": len(y["train"]),
+        },
+    )
+
+
 def run_probe(
     task_dir: str | Path,
     embedding_dirs: dict[str, str | Path],
@@ -162,71 +282,120 @@ def run_probe(
     seed (`per_seed`), or once per fraction and shared by every replicate (`shared`, the paper's
     code). Every input is checked before training starts.
     """
-    task_dir = Path(task_dir)
-    task = load_task(task_dir)
-    kinds = PROBE_TASK_KINDS.get(probe["type"])
-    if kinds and task["kind"] not in kinds:
-        raise ProbeInputError(
-            f"probe type {probe['type']!r} fits {'/'.join(sorted(kinds))} tasks; "
-            f"task {task['name']!r} is {task['kind']}."
-        )
-    targets, columns = task["targets"], tuple(task.get("sequence_columns", ["sequence"]))
-    if probe["type"] == "splice_cnn" and len(columns) != 2:
-        raise ProbeInputError(
-            f"splice_cnn needs a two-sequence task; {task['name']!r} has {columns}."
-        )
-    if representation == "tokens" and len(columns) == 2 and probe["type"] != "splice_cnn":
-        raise ProbeInputError(
-            f"task {task['name']!r} has two sequences {columns}: token-level probes of it must "
-            "be splice_cnn (pooled probes concatenate the two)."
-        )
-    frames = {split: load_split(task_dir, split) for split in SPLITS}
-    y = {split: frames[split][targets].to_numpy(np.float32) for split in SPLITS}
-    check_labels(task, frames, y)
-    x = {
-        split: load_features(
-            embedding_dirs[split], representation, layer, columns, task_dir / f"{split}.parquet"
-        )
-        for split in SPLITS
-    }
-    for split in SPLITS:
-        if n_rows(x[split]) != len(y[split]):
-            raise ProbeInputError(
-                f"{embedding_dirs[split]}: {n_rows(x[split])} embedded rows, but split {split!r} "
-                f"of task {task['name']!r} has {len(y[split])}; extract the embeddings again."
-            )
-    x = pad_tokens(x)
-    offset = task.get("target_offset")
-    sample_seed = SHARED_SAMPLE_SEED if fraction_sampling == "shared" else seed
-    for split in ("train", "valid"):
-        if offset:  # the loss adds the offset back (splicing: PSI = σ(Δ + mean logit))
-            y[split] = np.column_stack([y[split], frames[split][offset].to_numpy(np.float32)])
-        if split in fraction_splits:
-            rows = subsample(len(y[split]), train_fraction, sample_seed)
-            x[split], y[split] = take(x[split], rows), y[split][rows]
-    if probe["type"] in LINEAR_PROBES:
-        pred, history = _fit_linear(probe, x, y, seed), []
-    else:
-        pred, history, model = _fit_neural(probe, task, x, y, seed, device)
-        first = x["train"][0] if isinstance(x["train"], tuple) else x["train"]
-        save_probe(model, probe, first.shape[1:], len(targets), Path(out_dir) / "model.pt")
-    write_probe_results(
-        task,
-        frames["test"],
-        y["test"],
-        pred,
-        history,
+    labels = load_labels(task_dir, probe, representation)
+    x = load_layer(task_dir, embedding_dirs, labels, representation, layer)
+    keys = {**context, "layer": layer, "representation": representation}
+    train_run(
+        labels,
+        x,
+        probe,
+        seed,
         out_dir,
-        {
-            **context,
-            "layer": layer,
-            "representation": representation,
-            "width": probe.get("width", 1.0),
-            "seed": seed,
-            "train_fraction": train_fraction,
-            "n_train": len(y["train"]),
-        },
+        keys,
+        train_fraction,
+        device,
+        fraction_sampling,
+        fraction_splits,
     )
+
+
+#: A run's files, written in this order: `metrics.json` last, so its presence means complete.
+RUN_FILES = ("model.pt", "predictions.parquet", "metrics.json")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a probe job: its layer, train fraction, seed and directory."""
+
+    layer: int
+    train_fraction: float
+    seed: int
+    out_dir: str
+
+
+def _fingerprint(settings: dict, embedding_dirs: dict[str, str | Path]) -> str:
+    """What a finished run was trained from: the job's settings and its embeddings' records."""
+    records = sorted(
+        str(path) + ":" + sha256_of(path)
+        for directory in embedding_dirs.values()
+        for path in Path(directory).rglob("meta.json")
+    )
+    text = json.dumps({"settings": settings, "embeddings": records}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_probe_group(
+    task_dir: str | Path,
+    embedding_dirs: dict[str, str | Path],
+    probe: dict,
+    representation: str,
+    runs: list[Run],
+    record: str | Path,
+    context: dict,
+    device: str = "cpu",
+    fraction_sampling: str = "per_seed",
+    fraction_splits: tuple[str, ...] = ("train", "valid"),
+) -> None:
+    """Train every run of one probe job (`glmeval.plan.ProbeGroup`), loading the labels once
+    and each layer once, and write `record` (the runs, finished) last.
+
+    A job killed part-way resumes: its rerun keeps the runs that finished (their `metrics.json`
+    written, from the same settings and embeddings) and trains the rest. A job started afresh
+    (no unfinished attempt, or one with other settings) first removes the runs' old files, so
+    no run of other settings is ever kept. Progress goes to stderr, one line per run."""
+    record = Path(record)
+    attempt = record.with_name(record.name + ".attempt")
+    settings = {
+        "probe": probe,
+        "representation": representation,
+        "context": context,
+        "fraction_sampling": fraction_sampling,
+        "fraction_splits": list(fraction_splits),
+    }
+    fingerprint = _fingerprint(settings, embedding_dirs)
+    resuming = attempt.exists() and read_json(attempt).get("fingerprint") == fingerprint
+    done = {r for r in runs if resuming and (Path(r.out_dir) / RUN_FILES[-1]).exists()}
+    if not resuming:
+        for run in runs:
+            for name in RUN_FILES:
+                (Path(run.out_dir) / name).unlink(missing_ok=True)
+        write_json({"fingerprint": fingerprint}, attempt)
+    if done:
+        print(f"resuming: {len(done)} of {len(runs)} runs finished before", file=sys.stderr)
+    labels = load_labels(task_dir, probe, representation)
+    by_layer: dict[int, list[Run]] = {}
+    for run in runs:
+        by_layer.setdefault(run.layer, []).append(run)
+    count = len(done)
+    for layer, layer_runs in by_layer.items():
+        todo = [r for r in layer_runs if r not in done]
+        if not todo:
+            continue
+        x = load_layer(task_dir, embedding_dirs, labels, representation, layer)
+        keys = {**context, "layer": layer, "representation": representation}
+        for run in todo:
+            started = time.perf_counter()
+            train_run(
+                labels,
+                x,
+                probe,
+                run.seed,
+                run.out_dir,
+                keys,
+                run.train_fraction,
+                device,
+                fraction_sampling,
+                fraction_splits,
+            )
+            count += 1
+            print(
+                f"run {count} of {len(runs)}: layer {layer}, fraction {run.train_fraction:g}, "
+                f"seed {run.seed} ({time.perf_counter() - started:.1f} s)",
+                file=sys.stderr,
+            )
+    listed = [dataclasses.asdict(r) for r in runs]
+    write_json({"fingerprint": fingerprint, "runs": listed}, record)
+    attempt.unlink()
 
 
 def write_probe_results(task, test: pd.DataFrame, y_test, pred, history, out_dir, keys) -> None:
