@@ -93,13 +93,17 @@ def test_a_killed_job_keeps_its_finished_runs_and_redoes_the_rest(task, tmp_path
         trained.append(seed)
         return train_run(labels, x, probe, seed, *args, **kwargs)
 
+    # a run left by an older job of other settings: a fresh start must not count it finished
+    stale = Path(runs[3].out_dir) / "metrics.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"rows": [], "history": []}')
     monkeypatch.setattr(probe_run, "train_run", killed_at_run_4)
     with pytest.raises(KeyboardInterrupt):
         run_probe_group(data, dirs, PROBE, "mean", runs, record, CONTEXT)
     assert trained == [0, 1, 2] and not record.exists()
     finished = {r.out_dir: (r.out_dir + "/metrics.json") for r in runs[:3]}
     stamps = {d: os.stat(m).st_mtime_ns for d, m in finished.items()}
-    assert _files(runs[3:]) == {r.out_dir: [] for r in runs[3:]}  # nothing half-written
+    assert _files(runs[3:]) == {r.out_dir: [] for r in runs[3:]}  # the stale run removed
 
     def counted(labels, x, probe, seed, *args, **kwargs):
         trained.append(seed)

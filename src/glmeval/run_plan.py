@@ -14,7 +14,7 @@ from glmeval import cards, paths, plan
 from glmeval import config as glm_config
 from glmeval.data.variants import effect_column
 from glmeval.figures import plan as figure_plan
-from glmeval.vocabulary import SPLITS
+from glmeval.vocabulary import SPLITS, TOKENS
 
 
 def _filled(pattern: str, wildcards) -> str:
@@ -243,7 +243,12 @@ class RunPlan:
         }
 
     def token_layers(self, wildcards) -> list[int]:
-        return plan.token_layers(self.config, wildcards.model, wildcards.task)
+        """Layers whose token matrices a probe job of the task reads (from the planned jobs,
+        not planned again: `glmeval.plan.token_layers`)."""
+        key = (wildcards.task, wildcards.model, TOKENS)
+        return sorted(
+            {j.layer for j in self.probe_jobs if (j.task, j.model, j.representation) == key}
+        )
 
     def probe_settings(self, wildcards) -> dict:
         """A probe job's settings: the probe's for the model, and how the task draws its train

@@ -50,17 +50,7 @@ RUN_COLUMNS = [
     "n_test",
 ]
 #: A configuration: what its replicate runs (seeds) share; one summary row each.
-CONFIGURATION = [
-    "task",
-    "target",
-    "model",
-    "layer",
-    "representation",
-    "probe",
-    "width",
-    "train_fraction",
-    "metric",
-]
+CONFIGURATION = [c for c in RUN_COLUMNS if c not in ("seed", "value", "n_train", "n_test")]
 #: What names one run (with its seed): a configuration but its target and metric.
 RUN_KEYS = [c for c in CONFIGURATION if c not in ("target", "metric")]
 #: What tells a task's configurations apart at one target, train_fraction and metric (what a
