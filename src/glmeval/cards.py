@@ -39,10 +39,13 @@ CARD_FIELDS = (
 FAMILY_CARDS = {
     "sei": {
         "context_bases": 4096,
+        "hidden_size": 16,  # its spline_tr output: 960 positions x 16 coefficients
+        "tokens_per_sequence": 960,
         "corpus": "hg38 sequences with 21,907 chromatin profiles (Cistrome, ENCODE, Roadmap)",
         "trained_on": ["ChIP-seq", "DNase-seq", "ATAC-seq", "histone ChIP-seq"],
         "url": "https://doi.org/10.1038/s41588-022-01102-2",
     },
+    "rbp": {"hidden_size": 192},  # layers[-10]: input_length // 10 positions x 192
     "enformer": {
         "parameters": 251_221_292,
         "context_bases": 196_608,
@@ -126,6 +129,8 @@ def model_card(config: dict, name: str) -> dict:
         assays = config["tasks"][train["task"]].get("assays") or [f"task {train['task']}"]
         card["trained_on"] = sorted({*card.get("trained_on", []), *assays})
         card.setdefault("corpus", f"this workflow's task {train['task']}")
+        if family == "rbp":  # its pooled positions (glmeval.models.rbp.POOL)
+            card.setdefault("tokens_per_sequence", train.get("input_length", 1000) // 10)
     return card
 
 

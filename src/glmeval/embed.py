@@ -143,6 +143,7 @@ def extract(
     shard_rows: int = SHARD_ROWS,
     work_dir: str | Path | None = None,
     strands: str | None = None,
+    pooled: bool = True,
 ) -> None:
     """Embed `sequences` with `embedder` into the artifact directory `out_dir`.
 
@@ -150,7 +151,8 @@ def extract(
     `work_dir` (default `<out_dir>.partial`) holds the arrays until they are complete; an
     interrupted run with the same inputs resumes there. `strands`: "forward", or "both" to
     average the two strands' states (module docstring); by default the embedder's own
-    (`strands` of its model's settings)."""
+    (`strands` of its model's settings). `pooled=False`: the token layers only (a part of them
+    under a disk budget, `glmeval.storage`)."""
     strands = strands or getattr(embedder, "strands", "forward")
     if strands not in STRANDS:
         raise ValueError(f"strands is {strands!r}; choose one of {', '.join(STRANDS)}.")
@@ -163,9 +165,8 @@ def extract(
         )
     out_dir = Path(out_dir)
     work = Path(work_dir) if work_dir else out_dir.with_name(out_dir.name + ".partial")
-    fingerprint = _fingerprint(
-        embedder, sequences, token_layers, batch_size, shard_rows, [meta, strands]
-    )
+    settings = [meta, strands] + ([] if pooled else ["tokens only"])
+    fingerprint = _fingerprint(embedder, sequences, token_layers, batch_size, shard_rows, settings)
     finished = out_dir / "meta.json"
     if finished.exists() and read_json(finished).get("fingerprint") == fingerprint:
         print(f"{out_dir} is complete and up to date", file=sys.stderr)
@@ -183,9 +184,10 @@ def extract(
     order = np.argsort(-lengths, kind="stable")
     shards = [order[i : i + shard_rows] for i in range(0, len(order), shard_rows)]
     n, width, dim = len(encoded), int(lengths.max()), embedder.hidden_size
-    shapes = {"pooled": (n, embedder.n_layers + 1, 2, dim)}
-    if reverse is not None:
-        shapes |= {f"pooled.{view}": shapes["pooled"] for view in STRAND_VIEWS}
+    pooled_shape = (n, embedder.n_layers + 1, 2, dim)
+    shapes = {"pooled": pooled_shape} if pooled else {}
+    if pooled and reverse is not None:
+        shapes |= {f"pooled.{view}": pooled_shape for view in STRAND_VIEWS}
     shapes |= {f"tokens.L{layer}": (n, width, dim) for layer in token_layers}
     progress = _resume(work, fingerprint)
     if progress is None:
@@ -253,7 +255,7 @@ def extract(
         "hidden_size": dim,
         "has_cls": embedder.has_cls,
         "dtype": "float16",
-        "pooled_shape": list(shapes["pooled"]),
+        "pooled_shape": list(pooled_shape) if pooled else None,
         "pooling": POOLING_RULES,
         "token_layers": token_layers,
         "strands": strands,
@@ -294,8 +296,9 @@ def device_name(device) -> str:
 def storage_report(meta: dict) -> str:
     paper = meta["paper_fp32_bytes_per_sequence"]
     ours = meta["bytes_per_sequence"]
+    pooled = "every layer pooled, " if meta["pooled_shape"] else ""
     return (
-        f"{meta['model']}: {ours / 1024:.1f} KiB per sequence (every layer pooled, token layers "
+        f"{meta['model']}: {ours / 1024:.1f} KiB per sequence ({pooled}token layers "
         f"{meta['token_layers']}), against the paper's fp32 full tokens "
         f"{paper['one_layer'] / 1024:.1f} KiB per layer ({ours / paper['one_layer']:.2f}×) and "
         f"{paper['all_layers'] / 1024:.1f} KiB for all {meta['n_layers'] + 1} layers "
@@ -368,6 +371,8 @@ class _Writer:
         self._raise()
         halves, overflow = {}, []
         for name, tensor in outputs.items():
+            if name not in self.arrays:  # not kept (the pooled states of a token part)
+                continue
             half = tensor.half()
             overflow.append((torch.isinf(half) & torch.isfinite(tensor)).any())
             halves[name] = _to_host(half)

@@ -28,6 +28,9 @@ SUPERVISED_MODEL = "results/supervised_models/{model}"
 
 #: One model's embeddings of one split (a directory: pooled.npy, tokens.L*.npy, meta.json).
 EMBEDDINGS = "results/embeddings/{model}/{task}/{split}"
+#: Under a disk budget (`storage.max_tokens_gb`), one part of its token layers, a temporary
+#: directory (tokens.L*.npy, meta.json; `glmeval.storage`).
+TOKEN_STATES = "results/embeddings/{model}/{task}/tokens{part}.{split}"
 
 #: One probe run (a directory) and its files.
 PROBE_RUN = (
@@ -97,6 +100,7 @@ WILDCARDS = {
     "download": _NAME,
     "variants": _NAME,
     "length": r"\d+",
+    "part": r"\d+",
 }
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import string
 from pathlib import Path
 
-from glmeval import cards, paths, plan
+from glmeval import cards, paths, plan, storage
 from glmeval import config as glm_config
 from glmeval.data.variants import effect_column
 from glmeval.figures import plan as figure_plan
@@ -58,6 +58,9 @@ class RunPlan:
         # variants prepared at a zero-shot model's own window length
         self.variant_windows = plan.variant_windows(config)
         self.attribution_jobs = plan.attribution_jobs(config, self.probe_jobs)
+        # where token layers are written: with the pooled states, or in temporary parts
+        self.token_storage = storage.token_storage(config, self.probe_jobs, self.attribution_jobs)
+        self._parts = {(p.model, p.task, p.index): p for p in self.token_storage.parts}
         self.figure_jobs, self.skipped_figures = figure_plan.figure_plan(config, self.probe_jobs)
         self.figures = {f.name: f for f in self.figure_jobs}
         self.paper_values = None
@@ -243,12 +246,43 @@ class RunPlan:
         }
 
     def token_layers(self, wildcards) -> list[int]:
-        """Layers whose token matrices a probe job of the task reads (from the planned jobs,
-        not planned again: `glmeval.plan.token_layers`)."""
-        key = (wildcards.task, wildcards.model, TOKENS)
-        return sorted(
-            {j.layer for j in self.probe_jobs if (j.task, j.model, j.representation) == key}
-        )
+        """Layers whose token matrices are written with the pooled states: every layer a probe
+        job of the task reads, or under a disk budget those kept (`glmeval.storage`)."""
+        return list(self.token_storage.kept.get((wildcards.model, wildcards.task), ()))
+
+    @property
+    def token_parts(self) -> list[str]:
+        """Every temporary part of token layers (the first split's directory of each)."""
+        return [p.path(SPLITS[0]) for p in self.token_storage.parts]
+
+    def token_part(self, wildcards) -> storage.TokenPart:
+        return self._parts[wildcards.model, wildcards.task, int(wildcards.part)]
+
+    def previous_wave(self, wildcards) -> list[str]:
+        """The records of the probe jobs that read the previous wave's token parts: a part's
+        extraction waits for them, so the waves' token states are not on disk together."""
+        wave = self.token_part(wildcards).wave - 1
+        return [
+            g.path
+            for g in self.probe_groups
+            if g.representation == TOKENS
+            and (part := self.token_storage.part_of(g.model, g.task, g.layer))
+            and part.wave == wave
+        ]
+
+    def probe_embeddings(self, wildcards) -> list[str]:
+        """The three splits' embeddings a probe job reads: a part of token layers under a disk
+        budget, else those written with the pooled states."""
+        group = self.probe_group(wildcards)
+        part = None
+        if group.representation == TOKENS:
+            part = self.token_storage.part_of(group.model, group.task, group.layer)
+        if part is not None:
+            return [part.path(split) for split in SPLITS]
+        return [
+            paths.EMBEDDINGS.format(model=group.model, task=group.task, split=split)
+            for split in SPLITS
+        ]
 
     def probe_settings(self, wildcards) -> dict:
         """A probe job's settings: the probe's for the model, and how the task draws its train

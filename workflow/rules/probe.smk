@@ -4,7 +4,7 @@ rule train_probes:
     killed job's rerun keeps the runs that finished."""
     input:
         task=paths.TASK_META,
-        embeddings=expand(paths.EMBEDDINGS, split=SPLITS, allow_missing=True),
+        embeddings=PLAN.probe_embeddings,
     output:
         paths.PROBE_RUNS,
     log:

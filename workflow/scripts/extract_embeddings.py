@@ -48,6 +48,7 @@ def embed_split(split_file: str, out: Path) -> None:
             out if single else out / column,
             token_layers=snakemake.params.token_layers,
             batch_size=model.get("batch_size"),
+            pooled=snakemake.params.pooled,
             meta={
                 "source": model.get("source"),
                 "snapshot": snapshot_record(snakemake.input.get("model")),
