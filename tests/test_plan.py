@@ -11,12 +11,12 @@ import yaml
 from glmeval import paths
 from glmeval.config import validate_config
 from glmeval.plan import (
-    embedding_dirs,
     probe_groups,
     probe_jobs,
     transfer_jobs,
     zeroshot_scores,
 )
+from glmeval.run_plan import RunPlan
 from glmeval.vocabulary import REPRESENTATION_PATTERN, STRAND_VIEWS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_rule_outputs_are_the_plan_s_paths(tmp_path):
             assert set(g.runs) == set(same)
         else:
             assert set(g.runs) == {j for j in same if j.layer == g.layer}
-    assert written["extract_embeddings"] == set(embedding_dirs(jobs))
+    assert written["extract_embeddings"] == set(RunPlan(config, REPO).embeddings)
     assert written["zeroshot_scores"] == set(zeroshot_scores(config)["v"])
     transfers = transfer_jobs(config, jobs)
     assert transfers and written["transfer_effects"] == {t.path for t in transfers}

@@ -14,7 +14,7 @@ from glmeval.io import read_json
 from glmeval.models import load_embedder
 from glmeval.probes.inputs import load_features
 from glmeval.run_plan import RunPlan
-from glmeval.storage import GB, TaskSize, layer_bytes, task_size, token_shape
+from glmeval.storage import GB, BudgetError, TaskSize, layer_bytes, task_size, token_shape
 from glmeval.vocabulary import TOKENS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,14 +118,14 @@ def test_a_wave_waits_for_the_probes_of_the_wave_before(paper):
 
 
 def test_a_budget_below_one_layer_is_a_configuration_error(paper, demo):
-    with pytest.raises(ConfigError) as error:
-        RunPlan(_budget(paper, 250), REPO)
+    with pytest.raises(ConfigError) as error:  # when the configuration is validated
+        validate_config(_budget(paper, 250))
     message = str(error.value)
     # the first layer that does not fit beside the kept ones names its task, model and bytes
     assert "storage.max_tokens_gb is 250" in message
     assert "nt_2b5_1000g" in message and "lentimpra" in message and "GB" in message
     assert "Raise storage.max_tokens_gb to at least" in message
-    with pytest.raises(ConfigError, match=r"kept with the pooled states .* take 0\.119 GB"):
+    with pytest.raises(BudgetError, match=r"kept with the pooled states .* take 0\.119 GB"):
         RunPlan(_budget(demo, 0.05), REPO)
 
 
@@ -133,7 +133,7 @@ def test_a_budget_needs_every_token_layer_s_size(paper):
     config = _budget(paper, 500)
     del config["tasks"]["insert_seq"]["size"]
     with pytest.raises(
-        ConfigError, match=r"task 'insert_seq' has none: give tasks.insert_seq.size"
+        BudgetError, match=r"task 'insert_seq' has none: give tasks.insert_seq.size"
     ):
         RunPlan(config, REPO)
 

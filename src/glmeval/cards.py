@@ -38,6 +38,7 @@ CARD_FIELDS = (
 #: What a supervised family was trained on, where the family fixes it.
 FAMILY_CARDS = {
     "sei": {
+        "parameters": 73_500_000,  # its trunk (the checkpoint's tensors)
         "context_bases": 4096,
         "hidden_size": 16,  # its spline_tr output: 960 positions x 16 coefficients
         "tokens_per_sequence": 960,

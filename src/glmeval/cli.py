@@ -99,10 +99,17 @@ def closed_pipe_ok():
         os.close(devnull)
 
 
-def check(config_path: str, schema_path: str | None) -> int:
+def check(
+    config_path: str,
+    schema_path: str | None,
+    cost: bool = False,
+    profile: str | None = None,
+    device: str = "gpu",
+) -> int:
     """Validate a configuration and the files and checkpoints it names (glmeval.checks), list
     every problem, and print what it asks for, warning of hub models that no commit or lock
-    entry pins; 1 if it is invalid."""
+    entry pins; with `cost`, what it will cost (glmeval.cost, submissions grouped as the
+    Snakemake `profile` directory says); 1 if it is invalid."""
     from glmeval.checks import Checks, check_config
     from glmeval.models.lock import unpinned_models
 
@@ -134,6 +141,11 @@ def check(config_path: str, schema_path: str | None) -> int:
             f"probe jobs: {len(jobs)}"
         )
         print_matrix(config)
+        if cost:
+            from glmeval.cost import report
+
+            print(f"\ncost ({device}; submissions as {profile or 'no profile'} groups them):")
+            print(report(config, profile, device))
     return 0
 
 
@@ -179,6 +191,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     check_parser.add_argument("config")
     check_parser.add_argument("--schema", help=SCHEMA_HELP)
+    check_parser.add_argument(
+        "--cost",
+        action="store_true",
+        help="also print the run's cost: jobs, submissions, GPU/CPU-hours, disk, memory",
+    )
+    check_parser.add_argument(
+        "--profile",
+        default="profiles/slurm",
+        help="the Snakemake profile whose grouping counts submissions (default: %(default)s)",
+    )
+    check_parser.add_argument(
+        "--device",
+        choices=["gpu", "cpu"],
+        default="gpu",
+        help="price the profile's GPU rules on a GPU, or every job on this CPU",
+    )
     preflight_parser = commands.add_parser(
         "preflight", help="check downloads, hub models, disk, packages before any job"
     )
@@ -194,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return zenodo(args.record)
     if args.command == "preflight":
         return preflight(args.config, args.schema, args.gpu_memory_gb)
-    return check(args.config, args.schema)
+    return check(args.config, args.schema, args.cost, args.profile, args.device)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from glmeval.models.families import FAMILIES, RANDOM_INIT
 from glmeval.paths import DOWNLOADS
 from glmeval.plan import (
     ProbeJob,
+    attribution_jobs,
     attribution_reference,
     explained_run,
     model_settings,
@@ -20,6 +21,7 @@ from glmeval.plan import (
     probe_settings,
 )
 from glmeval.probes.kinds import LINEAR_PROBES, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.storage import BudgetError, sequence_length, token_storage
 from glmeval.vocabulary import INPUT_GRADIENTS, TOKENS
 
 #: The kind of task each archive dataset (and splicing) is.
@@ -30,17 +32,6 @@ SOURCE_KINDS = {
     "eclip_multitask": "multilabel",
     "insert_seq": "regression",
     "splicing": "multitask_regression",
-}
-
-
-#: The sequence length (bases, per sequence) of each archive dataset and of splicing's halves.
-SOURCE_LENGTHS = {
-    "lentimpra": 230,
-    "chip": 200,
-    "eclip": 200,
-    "eclip_multitask": 1000,
-    "insert_seq": 173,
-    "splicing": 400,
 }
 
 
@@ -243,16 +234,6 @@ def _split_source_errors(task_name: str, source: dict) -> list[str]:
             f"with random_split (e.g. random_split: {{{absent[0]}: 0.1}})"
         )
     return errors
-
-
-def sequence_length(task: dict) -> int | None:
-    """The length of a task's sequences where the configuration fixes it (synthetic tasks, the
-    paper's datasets); None for a user's table."""
-    source = task["source"]
-    if "synthetic" in source:
-        return source.get("length")
-    dataset = source.get("archive", "splicing" if "splicing" in source else None)
-    return SOURCE_LENGTHS.get(dataset)
 
 
 def context_bases(model: dict) -> int | None:
@@ -509,7 +490,19 @@ def config_errors(config: dict, schema_path: str | Path = SCHEMA) -> tuple[list[
     errors = reference_errors(config)
     if not errors and "attribution" in config:
         errors = attribution_errors(config, probe_jobs(config))
+    if not errors and "storage" in config:
+        errors = storage_errors(config)
     return errors, True
+
+
+def storage_errors(config: dict) -> list[str]:
+    """A disk budget that cannot hold what must be on disk at once (glmeval.storage)."""
+    jobs = probe_jobs(config)
+    try:
+        token_storage(config, jobs, attribution_jobs(config, jobs))
+    except BudgetError as error:
+        return [str(error)]
+    return []
 
 
 def invalid_message(errors: list[str]) -> str:

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from glmeval.cost import BASE_MEM_MB, GPU_FLOPS, READ_MB_PER_S
 from glmeval.io import read_json
 
-BASE_MEM_MB = 4000  # interpreter, torch, CUDA context, a few batches
-GPU_FLOPS = 1e14  # sustained bf16 FLOP/s assumed for time limits (about 1/3 of an A100's peak)
-READ_MB_PER_S = 500  # token matrices streamed per epoch
-RUN_MINUTES = 0.5  # one probe run's fit, predictions and files, besides streaming tokens
+#: a probe run's time limit besides streaming tokens (fit, predictions, files; generous)
+RUN_MINUTES = 0.5
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 

@@ -12,7 +12,6 @@ from glmeval.models.families import FAMILIES, RANDOM_INIT
 from glmeval.probes.kinds import LINEAR_PROBES, PROBE_INPUTS
 from glmeval.vocabulary import (
     REPRESENTATIONS,
-    SPLITS,
     STRAND_VIEWS,
     TOKENS,
     strand_view,
@@ -341,17 +340,6 @@ def zeroshot_scores(config: dict) -> dict[str, list[str]]:
         for name, variants in config["variants"].items()
         if "zeroshot" in variants
     }
-
-
-def embedding_dirs(jobs: list[ProbeJob]) -> list[str]:
-    """The embeddings (one directory per model, task and split) that `jobs` read."""
-    return sorted(
-        {
-            paths.EMBEDDINGS.format(model=j.model, task=j.task, split=split)
-            for j in jobs
-            for split in SPLITS
-        }
-    )
 
 
 @dataclass(frozen=True)

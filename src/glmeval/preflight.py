@@ -12,6 +12,7 @@ and the fix. `glmeval preflight CONFIG` prints it and exits 1 if there is any pr
 from __future__ import annotations
 
 import importlib.util
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,8 @@ from glmeval.models.families import family_of
 from glmeval.models.lock import entry_key, read_lock, unpinned_models
 from glmeval.paths import DOWNLOADS, MODEL_SNAPSHOT
 from glmeval.plan import model_settings, token_layers
+from glmeval.storage import GB, STORED_BYTES, token_shape
 
-#: Bytes per stored embedding value (float16).
-STORED_BYTES = 2
 #: Bytes per weight on the GPU by precision.
 WEIGHT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 #: Rules whose jobs run a model (they need a GPU in the SLURM profile for GPU-only families).
@@ -192,8 +192,10 @@ def _hub_models(config, names, root, result, offline, endpoint) -> None:
 
 
 def _embeddings(config, root, result) -> None:
-    """Bytes of the embeddings the plan writes, for the tasks already prepared (sizes known)."""
-    unknown = []
+    """Bytes of the embeddings the plan writes, for the tasks already prepared (sizes known):
+    every layer pooled, and the token layers probes read (at most `storage.max_tokens_gb` of
+    them at once; glmeval.storage)."""
+    unknown, tokens = [], 0
     for task, spec in config["tasks"].items():
         sizes = _task_size(root / "resources" / "data" / task)
         if sizes is None:
@@ -202,14 +204,15 @@ def _embeddings(config, root, result) -> None:
         rows, bases = sizes
         for model in spec["models"]:
             settings = model_settings(config, model)
-            width = settings.get("card", {}).get("hidden_size")
-            family = family_of(model, settings)
-            if family.loader in ("onehot", "features") or width is None:
+            shape = token_shape(config, model, bases)
+            if family_of(model, settings).loader in ("onehot", "features") or shape is None:
                 continue
+            per_token, width = shape
             layers = settings.get("n_layers", 0) + 1
-            tokens = bases // (family.bases_per_token or 1) + 2
-            per_row = layers * 2 * width + len(token_layers(config, model, task)) * tokens * width
-            result.write_bytes += rows * per_row * STORED_BYTES
+            result.write_bytes += rows * layers * 2 * width * STORED_BYTES
+            tokens += rows * len(token_layers(config, model, task)) * per_token * width
+    budget = config.get("storage", {}).get("max_tokens_gb")
+    result.write_bytes += min(tokens * STORED_BYTES, budget * GB if budget else math.inf)
     if unknown:
         result.notes.append(
             f"embeddings of {len(unknown)} task(s) not counted ({', '.join(unknown[:5])}"

@@ -1,6 +1,6 @@
 """What produced a run's results, for the report's landing page: glmeval's version and commit,
 the configuration's hash, the package versions, each model's checkpoint and the devices its
-embeddings were computed on (from each extraction's `meta.json`)."""
+embeddings were computed on (as the probe jobs recorded them from the embeddings they read)."""
 
 from __future__ import annotations
 
@@ -92,9 +92,11 @@ def provenance(
     models: dict,
     config_sha256: str,
     workflow_dir: str | Path,
-    embedding_dirs: Iterable[str | Path],
+    probe_records: Iterable[str | Path],
 ) -> pd.DataFrame:
-    """(section, key, value) rows: `models` as configured, `config_sha256` from `config_hash`."""
+    """(section, key, value) rows: `models` as configured, `config_sha256` from `config_hash`;
+    each model's snapshot and devices from the probe jobs' records (`runs.json`: what computed
+    the embeddings they read)."""
     rows = [
         ("glmeval", "version", __version__),
         ("glmeval", "commit", git_commit(workflow_dir)),
@@ -104,8 +106,8 @@ def provenance(
     ]
     rows += [("packages", p, _version(p)) for p in PACKAGES]
     seen: dict[str, dict] = {}
-    for directory in embedding_dirs:
-        meta = read_json(Path(directory) / "meta.json")
+    for record in probe_records:
+        meta = read_json(record).get("embeddings") or {"model": None}
         entry = seen.setdefault(meta["model"], {"devices": set(), "snapshot": None})
         entry["devices"].add(meta.get("device", "not recorded"))
         entry["snapshot"] = entry["snapshot"] or meta.get("snapshot")

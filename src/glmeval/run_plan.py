@@ -49,7 +49,6 @@ class RunPlan:
         self.training_overlaps = cards.task_overlaps(config)
         # tasks with probe jobs (the others are only prepared, by the `data` target)
         self.tasks = list(dict.fromkeys(j.task for j in self.probe_jobs))
-        self.embeddings = plan.embedding_dirs(self.probe_jobs)
         # every probe job's record of its finished runs (their predictions among them)
         self.probe_records = [g.path for g in self.probe_groups]
         self.zeroshot = plan.zeroshot_scores(config)
@@ -61,6 +60,21 @@ class RunPlan:
         # where token layers are written: with the pooled states, or in temporary parts
         self.token_storage = storage.token_storage(config, self.probe_jobs, self.attribution_jobs)
         self._parts = {(p.model, p.task, p.index): p for p in self.token_storage.parts}
+        # the (model, task) pairs whose pooled extraction a probe job reads (under a disk
+        # budget, a model probed only on token layers in parts has none), and its directories
+        self.extractions = list(
+            dict.fromkeys((g.model, g.task) for g in self.probe_groups if not self._part(g))
+        )
+        self.embeddings = sorted(
+            paths.EMBEDDINGS.format(model=m, task=t, split=split)
+            for m, t in self.extractions
+            for split in SPLITS
+        )
+        # each wave's probe records, which the next wave's extractions wait for
+        self._wave_records: dict[int, list[str]] = {}
+        for group in self.probe_groups:
+            if part := self._part(group):
+                self._wave_records.setdefault(part.wave, []).append(group.path)
         self.figure_jobs, self.skipped_figures = figure_plan.figure_plan(config, self.probe_jobs)
         self.figures = {f.name: f for f in self.figure_jobs}
         self.paper_values = None
@@ -261,28 +275,27 @@ class RunPlan:
     def previous_wave(self, wildcards) -> list[str]:
         """The records of the probe jobs that read the previous wave's token parts: a part's
         extraction waits for them, so the waves' token states are not on disk together."""
-        wave = self.token_part(wildcards).wave - 1
-        return [
-            g.path
-            for g in self.probe_groups
-            if g.representation == TOKENS
-            and (part := self.token_storage.part_of(g.model, g.task, g.layer))
-            and part.wave == wave
-        ]
+        return self._wave_records.get(self.token_part(wildcards).wave - 1, [])
 
     def probe_embeddings(self, wildcards) -> list[str]:
+        return self.group_embeddings(self.probe_group(wildcards))
+
+    def group_embeddings(self, group: plan.ProbeGroup) -> list[str]:
         """The three splits' embeddings a probe job reads: a part of token layers under a disk
         budget, else those written with the pooled states."""
-        group = self.probe_group(wildcards)
-        part = None
-        if group.representation == TOKENS:
-            part = self.token_storage.part_of(group.model, group.task, group.layer)
+        part = self._part(group)
         if part is not None:
             return [part.path(split) for split in SPLITS]
         return [
             paths.EMBEDDINGS.format(model=group.model, task=group.task, split=split)
             for split in SPLITS
         ]
+
+    def _part(self, group: plan.ProbeGroup) -> storage.TokenPart | None:
+        """The part of token layers a probe job reads (None: the pooled extraction's)."""
+        if group.representation != TOKENS:
+            return None
+        return self.token_storage.part_of(group.model, group.task, group.layer)
 
     def probe_settings(self, wildcards) -> dict:
         """A probe job's settings: the probe's for the model, and how the task draws its train

@@ -17,22 +17,47 @@ budget), as do a `features` model's (they come from your file).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass
 
 from glmeval import cards, paths
-from glmeval.config import ConfigError, sequence_length
 from glmeval.data import synthetic
 from glmeval.models.families import FAMILIES
 from glmeval.plan import model_settings
 from glmeval.vocabulary import TOKENS
 
+#: The sequence length (bases, per sequence) of each archive dataset and of splicing's halves.
+SOURCE_LENGTHS = {
+    "lentimpra": 230,
+    "chip": 200,
+    "eclip": 200,
+    "eclip_multitask": 1000,
+    "insert_seq": 173,
+    "splicing": 400,
+}
 GB = 1e9
 #: bytes of one stored number (float16)
 STORED_BYTES = 2
 #: special tokens assumed where the tokenizer is unknown (CLS and SEP)
 SPECIAL_TOKENS = 2
+
+
+class BudgetError(ValueError):
+    """`storage.max_tokens_gb` cannot hold what must be on disk at once, or cannot be planned
+    (a size unknown); the message names the task, the model and the fix."""
+
+
+def sequence_length(task: dict) -> int | None:
+    """The length of a task's sequences where the configuration fixes it (synthetic tasks, the
+    paper's datasets); None for a user's table."""
+    source = task["source"]
+    if "synthetic" in source:
+        maker = getattr(synthetic, source["synthetic"])
+        return source.get("length", inspect.signature(maker).parameters["length"].default)
+    dataset = source.get("archive", "splicing" if "splicing" in source else None)
+    return SOURCE_LENGTHS.get(dataset)
 
 
 @dataclass(frozen=True)
@@ -48,12 +73,10 @@ def task_size(config: dict, task: str) -> TaskSize | None:
     source = entry["source"]
     columns = 2 if "splicing" in source else 1
     size = entry.get("size", {})
-    if "synthetic" in source:
-        maker = getattr(synthetic, source["synthetic"])
-        length = source.get("length", inspect.signature(maker).parameters["length"].default)
-        sequences = sum(source[f"n_{split}"] for split in ("train", "valid", "test"))
-        return TaskSize(size.get("sequences", sequences), size.get("length", length), columns)
     length = size.get("length", sequence_length(entry))
+    if "synthetic" in source:
+        sequences = sum(source[f"n_{split}"] for split in ("train", "valid", "test"))
+        return TaskSize(size.get("sequences", sequences), length, columns)
     if "sequences" not in size or length is None:
         return None
     return TaskSize(size["sequences"], length, columns)
@@ -137,13 +160,15 @@ class TokenStorage:
         return self.kept_bytes + max(waves.values(), default=0)
 
     def part_of(self, model: str, task: str, layer: int) -> TokenPart | None:
-        return next(
-            (p for p in self.parts if (p.model, p.task) == (model, task) and layer in p.layers),
-            None,
-        )
+        """The part that holds a layer (None: the layer is kept, or not probed on tokens)."""
+        return self._parts_by_layer.get((model, task, layer))
+
+    @functools.cached_property
+    def _parts_by_layer(self) -> dict[tuple[str, str, int], TokenPart]:
+        return {(p.model, p.task, layer): p for p in self.parts for layer in p.layers}
 
 
-def _gb(n: float) -> str:
+def format_gb(n: float) -> str:
     return f"{n / GB:,.3f} GB" if n < 10 * GB else f"{n / GB:,.1f} GB"
 
 
@@ -154,7 +179,7 @@ def _at_least(n: float) -> str:
 
 def token_storage(config: dict, probe_jobs, attribution_jobs) -> TokenStorage:
     """Where the token layers `probe_jobs` read are written (module docstring). Raises a
-    ConfigError where a budget cannot hold what must be on disk at once."""
+    BudgetError where a budget cannot hold what must be on disk at once."""
     layers: dict[tuple[str, str], set[int]] = {}
     for j in probe_jobs:
         if j.representation == TOKENS:
@@ -168,7 +193,7 @@ def token_storage(config: dict, probe_jobs, attribution_jobs) -> TokenStorage:
     unknown = [key for key, size in sizes.items() if size is None]
     if unknown:
         model, task = unknown[0]
-        raise ConfigError(
+        raise BudgetError(
             f"storage.max_tokens_gb needs the size of every token layer; model {model!r} on "
             f"task {task!r} has none: give tasks.{task}.size.sequences (and size.length where "
             f"the source does not fix it; task.json after `snakemake data` has both) and "
@@ -191,10 +216,10 @@ def token_storage(config: dict, probe_jobs, attribution_jobs) -> TokenStorage:
     kept = {key: tuple(v) for key, v in kept.items()}
     storage = TokenStorage(kept, (), budget, sizes)
     if storage.kept_bytes > budget:
-        raise ConfigError(
+        raise BudgetError(
             f"storage.max_tokens_gb is {budget_gb:g}, and the token layers kept with the "
             f"pooled states (read by embedding-gradient maps or from a features file) take "
-            f"{_gb(storage.kept_bytes)}: {sorted(kept)}. Raise storage.max_tokens_gb to at "
+            f"{format_gb(storage.kept_bytes)}: {sorted(kept)}. Raise storage.max_tokens_gb to at "
             f"least {_at_least(storage.kept_bytes)}, or drop those maps."
         )
     room = budget - storage.kept_bytes
@@ -203,10 +228,10 @@ def token_storage(config: dict, probe_jobs, attribution_jobs) -> TokenStorage:
     for (model, task), free_layers in free.items():
         size = sizes[model, task]
         if size > room:
-            raise ConfigError(
+            raise BudgetError(
                 f"storage.max_tokens_gb is {budget_gb:g}: one token layer of model {model!r} on "
-                f"task {task!r} takes {_gb(size)}"
-                + (f" beside {_gb(storage.kept_bytes)} kept" if storage.kept_bytes else "")
+                f"task {task!r} takes {format_gb(size)}"
+                + (f" beside {format_gb(storage.kept_bytes)} kept" if storage.kept_bytes else "")
                 + f". Raise storage.max_tokens_gb to at least "
                 f"{_at_least(size + storage.kept_bytes)}, or probe that model's pooled "
                 "states only on that task (its token-level probes off)."

@@ -178,7 +178,7 @@ rule paper_comparison:
 rule provenance:
     """What produced the results: versions, commit, configuration hash, checkpoints, devices."""
     input:
-        PLAN.embeddings,
+        PLAN.probe_records,
     output:
         report(
             paths.PROVENANCE,

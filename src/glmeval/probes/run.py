@@ -394,8 +394,16 @@ def run_probe_group(
                 file=sys.stderr,
             )
     listed = [dataclasses.asdict(r) for r in runs]
-    write_json({"fingerprint": fingerprint, "runs": listed}, record)
+    made = {"fingerprint": fingerprint, "embeddings": _made_by(embedding_dirs), "runs": listed}
+    write_json(made, record)
     attempt.unlink()
+
+
+def _made_by(embedding_dirs: dict[str, str | Path]) -> dict:
+    """What computed the embeddings a job read (for the provenance table): the model, its
+    snapshot and the device, from the train split's record."""
+    meta = read_json(min(Path(embedding_dirs["train"]).rglob("meta.json")))
+    return {key: meta.get(key) for key in ("model", "snapshot", "device")}
 
 
 def write_probe_results(task, test: pd.DataFrame, y_test, pred, history, out_dir, keys) -> None:
