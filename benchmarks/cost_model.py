@@ -39,6 +39,19 @@ import torch
 from glmeval.cost import probe_flops as count_probe_flops
 
 BIN = Path(sys.executable).parent
+#: the probes' training recipe (2 epochs that never stop early)
+RECIPE = {
+    "bn_momentum": 0.99,
+    "lr": 1e-3,
+    "batch_size": 128,
+    "max_epochs": 2,
+    "patience": 5,
+    "lr_factor": 0.2,
+    "lr_patience": 5,
+    "min_lr": 1e-7,
+    "shuffle": True,
+    "alpha": 0.0,
+}
 
 
 def job_seconds(root: Path) -> float:
@@ -123,18 +136,6 @@ def probe_flops() -> float:
     from glmeval.nn.train import TrainConfig, fit
     from glmeval.probes.run import build_probe
 
-    base = {
-        "bn_momentum": 0.99,
-        "lr": 1e-3,
-        "batch_size": 128,
-        "max_epochs": 2,
-        "patience": 5,
-        "lr_factor": 0.2,
-        "lr_patience": 5,
-        "min_lr": 1e-7,
-        "shuffle": True,
-        "alpha": 0.0,
-    }
     cases = [
         ({"type": "rep_cnn", "width": 1.0, "reduce_dim": 128}, (42, 80)),
         ({"type": "insert_cnn"}, (31, 80)),
@@ -144,7 +145,7 @@ def probe_flops() -> float:
     rates = []
     n_train, n_valid = 2000, 250
     for settings, shape in cases:
-        probe = base | settings
+        probe = RECIPE | settings
         forward, _ = count_probe_flops(json.dumps(probe, sort_keys=True), shape, 1)
         torch.manual_seed(0)
         model = build_probe(probe, shape, 1)
@@ -190,19 +191,7 @@ def run_seconds(root: Path) -> float:
         table = pd.read_parquet(root / "data" / f"{split}.parquet")
         embeddings[split] = root / split
         extract(OneHotEmbedder(), table["sequence"].tolist(), root / split, token_layers=[0])
-    probe = {
-        "type": "insert_cnn",
-        "bn_momentum": 0.99,
-        "lr": 1e-3,
-        "batch_size": 128,
-        "max_epochs": 1,
-        "patience": 5,
-        "lr_factor": 0.2,
-        "lr_patience": 5,
-        "min_lr": 1e-7,
-        "shuffle": True,
-        "alpha": 0.0,
-    }
+    probe = RECIPE | {"type": "insert_cnn", "max_epochs": 1}
     runs = [Run(0, 1.0, seed, str(root / f"run{seed}")) for seed in range(20)]
     start = time.perf_counter()
     run_probe_group(
