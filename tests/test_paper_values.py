@@ -13,6 +13,7 @@ from glmeval.config import load_config
 from glmeval.paper_values import (
     COMPARISON_COLUMNS,
     REQUIRED_COLUMNS,
+    agreement,
     paper_comparison,
     read_reported,
     to_markdown,
@@ -309,3 +310,23 @@ def test_read_reported_names_the_file_and_column(tmp_path):
     bad.write_text(pd.DataFrame([row | {"value": "0.5"}]).to_csv(index=False))
     good = read_reported(bad)
     assert good.loc[0, "statistic"] == "mean" and np.isnan(good.loc[0, "layer"])
+
+
+def test_agreement_counts_the_paper_numbers_within_our_ci():
+    comparison = pd.DataFrame(
+        {
+            "paper": [0.50, 0.60, 0.70, 0.80, 0.90],
+            "ours": [0.52, 0.50, 0.70, np.nan, 0.95],
+            "ours_ci_low": [0.45, 0.55, np.nan, np.nan, 0.93],
+            "ours_ci_high": [0.55, 0.58, np.nan, np.nan, 0.97],
+        }
+    )
+    comparison["difference"] = comparison["ours"] - comparison["paper"]
+    # within: 0.50 in [0.45, 0.55]; not 0.60 in [0.55, 0.58], nor 0.90 in [0.93, 0.97];
+    # |differences| 0.02, 0.10, 0.00, 0.05: median 0.035
+    assert agreement(comparison) == (
+        "1 of the 3 paper numbers we have a 95 % CI for fall within it; median |ours - paper| "
+        "0.035 over the 4 of 5 numbers we have."
+    )
+    none = comparison.assign(ours=np.nan)
+    assert agreement(none) == "None of the paper's 5 numbers has a run of ours to compare with."

@@ -265,6 +265,22 @@ def paper_comparison(
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
+def agreement(comparison: pd.DataFrame) -> str:
+    """The reproduction in one line: how many of the paper's numbers fall within our 95 % CI
+    (of those we have a CI for), and the median |ours - paper| over every number we have."""
+    compared = comparison.dropna(subset=["ours"])
+    if compared.empty:
+        return f"None of the paper's {len(comparison)} numbers has a run of ours to compare with."
+    with_ci = compared.dropna(subset=["ours_ci_low", "ours_ci_high"])
+    within = with_ci["paper"].between(with_ci["ours_ci_low"], with_ci["ours_ci_high"]).sum()
+    median = compared["difference"].abs().median()
+    return (
+        f"{within} of the {len(with_ci)} paper numbers we have a 95 % CI for fall within it; "
+        f"median |ours - paper| {median:.3f} over the {len(compared)} of {len(comparison)} "
+        "numbers we have."
+    )
+
+
 def _cell(value, column: str, digits: int) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""

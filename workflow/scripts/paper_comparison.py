@@ -3,7 +3,7 @@ import sys
 import pandas as pd
 
 from glmeval.io import atomic_path, write_csv
-from glmeval.paper_values import paper_comparison, read_reported, to_markdown
+from glmeval.paper_values import agreement, paper_comparison, read_reported, to_markdown
 
 sys.stderr = open(snakemake.log[0], "w")
 variants = [pd.read_csv(path) for path in snakemake.input.variants]
@@ -14,4 +14,4 @@ comparison = paper_comparison(
 )
 write_csv(comparison, snakemake.output.csv)
 with atomic_path(snakemake.output.md) as tmp:
-    tmp.write_text(to_markdown(comparison))
+    tmp.write_text(agreement(comparison) + "\n\n" + to_markdown(comparison))
