@@ -167,7 +167,7 @@ def test_ladder_config_errors(demo):
     assert "tasks.motif_activity.probe_layers.tiny_nt: 7 is beyond the last layer; allowed: 0..2" in message
     assert "tasks.motif_activity.probe_layers: 'nope' is not one of the task's models" in message
     assert "'splice' (splice_cnn) needs a two-sequence (splicing) task" in message
-    assert "models.tiny_nt.k applies only to the onehot family" in message
+    assert "models.tiny_nt.k applies only to the onehot and kmer families" in message
 
 
 def test_paper_config_replicates_and_fractions():

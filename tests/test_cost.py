@@ -79,10 +79,11 @@ def test_local_rules_are_the_workflow_s():
 def test_submissions_are_grouped_as_the_profile_says(paper):
     rules = cost.CostModel(RunPlan(paper, REPO), cost.Profile.read(PROFILE)).estimate()
     assert rules["train_probes"].submissions == math.ceil(rules["train_probes"].jobs / 4) == 181
-    assert rules["fit_linear_probes"].submissions == math.ceil(112 / 20) == 6
+    assert rules["fit_linear_probes"].submissions == math.ceil(132 / 20) == 7
+    assert rules["kmer_spectra"].submissions == 20 and not rules["kmer_spectra"].gpu_forward_hours
     assert rules["figure"].submissions == 0  # local: run by Snakemake itself
-    assert sum(r.submissions for r in rules.values()) == 462
-    assert sum(r.jobs for r in rules.values()) == 1181
+    assert sum(r.submissions for r in rules.values()) == 483
+    assert sum(r.jobs for r in rules.values()) == 1222
     assert cost.Profile.read(PROFILE).gpu_rules == cost.GPU_RULES  # the profile's GPU jobs
     bare = cost.CostModel(RunPlan(paper, REPO), cost.Profile.read(None)).estimate()
     assert bare["train_probes"].submissions == 724  # no profile: a submission each
@@ -130,7 +131,9 @@ def test_a_budget_bounds_the_peak_and_costs_forward_passes(paper):
     assert extra.jobs == len(model.plan.token_storage.parts) and extra.gpu_forward_hours > 0
     # a model probed only on token layers in parts needs no pooled extraction of that task
     pooled = rules["extract_embeddings"]
-    assert pooled.jobs == len(model.plan.extractions) < plain.rules["extract_embeddings"].jobs
+    kmer = rules["kmer_spectra"].jobs  # a kmer model's spectra: their own CPU rule
+    assert pooled.jobs + kmer == len(model.plan.extractions)
+    assert pooled.jobs < plain.rules["extract_embeddings"].jobs
     assert pooled.gpu_forward_hours < plain.rules["extract_embeddings"].gpu_forward_hours
 
 

@@ -352,7 +352,7 @@ def test_every_paper_panel_draws_from_tables_shaped_like_the_paper_s(tmp_path):
     labels = Labels.from_config(config)
     drawn = []
     for job in made:
-        if job.kind in ("table1", "attribution"):
+        if job.kind in ("table1", "attribution", "reproduction"):
             continue
         outputs = {ext: tmp_path / f"{job.name}.{ext}" for ext in ("png", "pdf", "csv")}
         draw(job.kind, job.spec, tables, outputs, labels, headline_metric(config, job.tasks[0]))
@@ -383,3 +383,144 @@ def test_every_paper_panel_draws_from_tables_shaped_like_the_paper_s(tmp_path):
         "onehot_cnn",
         "resnet",
     ]
+
+
+REPORTED_HEADER = (
+    "panel,task,model,probe,representation,layer,width,target,train_fraction,metric,value,source\n"
+)
+
+
+def _reported(tmp_path, *rows: str):
+    path = tmp_path / "reported.csv"
+    path.write_text(REPORTED_HEADER + "".join(f"{row}\n" for row in rows))
+    return path
+
+
+def test_reproduction_is_planned_where_the_paper_reported_a_run(tmp_path):
+    reported = _reported(tmp_path, "fig2a,mpra,lm,ridge,cls,,,,,pearson,0.5,Fig. 2a")
+    config = {**CONFIG, "paper_values": str(reported)}
+    made, skipped = figure_plan(config, probe_jobs(config))  # no figures: section
+    job = next(f for f in made if f.kind == "reproduction")
+    assert job.name == "reproduction" and not [s for s in skipped if s.kind == "reproduction"]
+    assert figure_inputs(job, config) == ["results/tables/paper_comparison.csv"]
+    assert (job.category, job.subcategory) == ("Leaderboard", "the paper's numbers")
+    assert "within" in job.caption and "outside our CI are named" in job.caption
+    asked = {**config, "figures": {"at_a_glance": {"kind": "reproduction", "category": "Mine"}}}
+    made, _ = figure_plan(asked, probe_jobs(asked), paper_values=reported)
+    assert [(f.name, f.category) for f in made] == [("at_a_glance", "Mine")]
+
+
+def test_reproduction_is_skipped_without_a_paper_task(tmp_path):
+    """The paper reported none of the configuration's tasks (or nothing is configured): the
+    figure asked for is skipped with its reason, and never planned unasked."""
+    reported = _reported(
+        tmp_path,
+        "fig2a,lentimpra_hepg2,lm,ridge,cls,,,,,pearson,0.5,Fig. 2a",
+        "fig3,tf*,onehot_other,chip_cnn,,,,,,auroc,0.8,Fig. 3",
+    )
+    asked = {"repro": {"kind": "reproduction"}}
+    for config, why in (
+        (
+            {**CONFIG, "paper_values": str(reported)},
+            "none of its tasks and models is one the paper",
+        ),
+        (CONFIG, "no paper_values are configured"),
+        ({**CONFIG, "paper_values": str(tmp_path / "absent.csv")}, "is not there"),
+    ):
+        made, skipped = figure_plan(config, probe_jobs(config))
+        assert "reproduction" not in {f.kind for f in made} | {s.kind for s in skipped}
+        made, skipped = figure_plan({**config, "figures": asked}, probe_jobs(config))
+        assert made == [] and [s.name for s in skipped] == ["repro"]
+        assert why in skipped[0].reason and "\n" not in skipped[0].reason
+    assert (
+        "lentimpra_hepg2"
+        in figure_plan(
+            {**CONFIG, "paper_values": str(reported), "figures": asked}, probe_jobs(CONFIG)
+        )[1][0].reason
+    )
+    # a cross-task average of the paper's (task a glob) matches the configuration's tasks
+    glob = _reported(tmp_path, "fig3,tf*,onehot,chip_cnn,,,,,,auroc,0.8,Fig. 3")
+    made, _ = figure_plan({**CONFIG, "paper_values": str(glob)}, probe_jobs(CONFIG))
+    assert "reproduction" in {f.name for f in made}
+
+
+def _comparison(tmp_path, rows):
+    from glmeval.paper_values import paper_comparison, read_reported
+
+    summary = pd.DataFrame(
+        [
+            {
+                "task": task,
+                "target": "y",
+                "model": model,
+                "layer": 3,
+                "representation": "cls",
+                "probe": "ridge",
+                "width": 1.0,
+                "train_fraction": 1.0,
+                "metric": "pearson",
+                "n_replicates": 3,
+                "mean": mean,
+                "std": 0.01,
+                "median": mean,
+                "ci_low": mean - 0.02,
+                "ci_high": mean + 0.02,
+                "ci_method": "replicates",
+            }
+            for task, model, mean in rows
+        ]
+    )
+    reported = _reported(
+        tmp_path,
+        "fig2a,mpra,lm,ridge,cls,,,,,pearson,0.51,Fig. 2a",  # within our CI
+        "fig2a,mpra,lm_random,ridge,cls,,,,,pearson,0.45,Fig. 2a",  # outside: ours 0.30
+        "fig3,tf*,lm,ridge,cls,,,,,pearson,0.70,Fig. 3",  # a cross-task mean: no CI
+        "fig2b,mpra,sup,ridge,cls,,,,,pearson,0.75,Fig. 2b",  # never run
+    )
+    comparison = paper_comparison(summary, read_reported(reported))
+    write_csv(comparison, tmp_path / "paper_comparison.csv")
+    return tmp_path / "paper_comparison.csv"
+
+
+def test_reproduction_draws_ours_against_the_paper_s_and_names_the_misses(tmp_path):
+    table = _comparison(
+        tmp_path,
+        [("mpra", "lm", 0.5), ("mpra", "lm_random", 0.3), ("tf0", "lm", 0.6), ("tf1", "lm", 0.8)],
+    )
+    outputs = {ext: tmp_path / f"reproduction.{ext}" for ext in ("png", "pdf", "csv")}
+    draw("reproduction", {}, [table], outputs, Labels.from_config(CONFIG), "pearson")
+    assert outputs["png"].read_bytes()[:4] == b"\x89PNG" and outputs["png"].stat().st_size > 5000
+    assert outputs["pdf"].read_bytes()[:4] == b"%PDF"
+    source = pd.read_csv(outputs["csv"]).set_index("model")
+    assert list(source.index) == ["lm", "lm_random", "lm"] and len(source) == 3  # not "sup"
+    miss = source.loc["lm_random"]
+    assert bool(miss["outside_ci"]) and bool(miss["named"]) and miss["key"] == 1
+    assert miss["name"] == "fig2a · mpra · lm_random · CLS-Ridge"
+    assert miss["paper"] == 0.45 and miss["ours"] == pytest.approx(0.3)
+    hit, average = source.loc["lm"].iloc[0], source.loc["lm"].iloc[1]
+    assert (
+        not hit["outside_ci"]
+        and not hit["named"]
+        and hit["name"] == "fig2a · mpra · LM · CLS-Ridge"
+    )
+    assert average["match"] == "mean of 2 tasks" and pd.isna(average["within_ci"])
+    assert not average["outside_ci"] and average["ours"] == pytest.approx(0.7)
+    # every number within our CI: none is named
+    table = _comparison(tmp_path, [("mpra", "lm", 0.5)])
+    draw("reproduction", {}, [table], outputs, Labels.from_config(CONFIG), "pearson")
+    source = pd.read_csv(outputs["csv"])
+    assert len(source) == 1 and bool(source["within_ci"].item())
+    assert not source["named"].item() and pd.isna(source["key"].item())
+
+
+def test_reproduction_without_a_matched_number_says_so(tmp_path, capsys):
+    """A run too small for the paper's numbers (none matched): the figure says so plainly and
+    the reason is logged (the figure job's log is its stderr)."""
+    table = _comparison(tmp_path, [("other", "lm", 0.5)])
+    outputs = {ext: tmp_path / f"reproduction.{ext}" for ext in ("png", "pdf", "csv")}
+    draw("reproduction", {}, [table], outputs, Labels(), "pearson")
+    assert outputs["png"].stat().st_size > 5000 and outputs["pdf"].read_bytes()[:4] == b"%PDF"
+    source = pd.read_csv(outputs["csv"])
+    assert source.empty and {"paper", "ours", "outside_ci", "name"} <= set(source.columns)
+    err = capsys.readouterr().err
+    assert "reproduction: nothing to plot" in err and "4 reported: 4 missing" in err

@@ -199,12 +199,12 @@ def test_every_paper_panel_is_drawn_and_every_language_model_swept(paper):
     from glmeval.figures.plan import figure_plan
 
     config, jobs = paper
-    made, skipped = figure_plan(config, jobs)
+    made, skipped = figure_plan(config, jobs, REPO / config["paper_values"])
     assert not skipped
     names = {f.name for f in made}
     assert {"fig2a_hepg2", "fig2b_k562", "fig3", "fig5", "fig4a_splicing", "fig4b_insert_seq",
             "table1_cagi5", "fig6_lentimpra_k562", "supp_layers_hepg2", "supp_widths_k562",
-            "supp_chip_mlp_controls", "supp_subsample_insert_seq"} <= names
+            "supp_chip_mlp_controls", "supp_subsample_insert_seq", "reproduction"} <= names
     runs = _runs(jobs, "lentimpra_hepg2")
     n_layers = {m: model_settings(config, m)["n_layers"] for m in GLMS}
     for model in GLMS:  # every layer by the pooled probes; the token CNNs at the last only
@@ -213,3 +213,38 @@ def test_every_paper_panel_is_drawn_and_every_language_model_swept(paper):
     for model in GLMS[1:]:
         assert runs[model, "rep_cnn_1"] == {("tokens", n_layers[model])}
     assert len(runs["nt_2b5_1000g", "nt_rep_cnn"]) == 33
+
+
+def test_the_reproduction_figure_is_planned_and_its_dag_builds(paper, tmp_path):
+    """The paper's numbers against ours: a figure on the report's Leaderboard (landing) page,
+    drawn from paper_comparison.csv, whose dry run builds the DAG down to the probes."""
+    import subprocess
+    import sys
+
+    from glmeval.figures.plan import figure_inputs, figure_plan
+
+    config, jobs = paper
+    made, _ = figure_plan(config, jobs, REPO / config["paper_values"])
+    job = next(f for f in made if f.kind == "reproduction")
+    assert job.category == "Leaderboard"
+    assert figure_inputs(job, config) == ["results/tables/paper_comparison.csv"]
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(REPO / "Snakefile"),
+         "-n", "--quiet", "rules", "--configfile", str(REPO / "config" / "config.yaml"),
+         "--directory", str(tmp_path), f"results/figures/{job.name}.png"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = result.stdout.split("Job stats:")[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE))
+    assert counts["figure"] == "1" and counts["paper_comparison"] == "1"
+    assert int(counts["train_probes"]) > 0
+
+
+def test_the_reproduction_takes_no_task(paper):
+    from glmeval.config import ConfigError
+
+    config = copy.deepcopy(paper[0])
+    config["figures"]["reproduction"]["task"] = "lentimpra_hepg2"
+    with pytest.raises(ConfigError, match="figures.reproduction.task: not a key of this kind"):
+        validate_config(config, REPO / "config" / "schema.yaml")

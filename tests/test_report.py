@@ -92,6 +92,7 @@ def test_report_renders_in_a_browser_and_lists_every_figure(
     assert "frozen genomic language model representations against one-hot DNA" in page.landing
     assert "configuration sha256" in page.landing and "tiny_nt" in page.landing
     assert "motif_activity_replicates (replicates): one seed per configuration" in page.landing
+    assert "paper numbers we have a 95 % CI for fall within it" in page.landing  # reproduction
     # the landing reads from the top: its title and the leaderboard's stability notes are on
     # the first screen (1400 × 1000 px, no scrolling)
     assert "frozen genomic language model representations against one-hot DNA" in (
@@ -134,3 +135,7 @@ def test_the_papers_numbers_stand_beside_the_runs(workflow_run):
         "| no CLS token: never run |"
         in (workflow_run / "results" / "tables" / "paper_comparison.md").read_text()
     )
+    # the reproduction at a glance: the matched number only, ours against the paper's
+    plotted = pd.read_csv(workflow_run / "results" / "figures" / "reproduction.csv")
+    assert list(plotted["task"]) == ["motif_grammar"] and plotted["paper"].item() == 0.97
+    assert plotted["ours"].item() == ours["mean"].item()

@@ -118,3 +118,42 @@ def test_landing_before_anything_is_written(tmp_path):
     )
     html = _landing({"report_landing": landing})
     assert "This run made none yet" in html and "Not written yet" in html
+
+
+def test_landing_shows_the_reproduction_at_a_glance(tmp_path):
+    """The paper comparison's one line (escaped: |ours - paper| is no reST substitution) and the
+    reproduction figure inlined, under the leaderboard; nothing where neither is written."""
+    line = (
+        "3 of the 4 paper numbers we have a 95 % CI for fall within it; median |ours - paper| 0.020"
+    )
+    (tmp_path / "paper_comparison.md").write_text(f"{line}\n\n| panel |\n| --- |\n| fig2a |\n")
+    (tmp_path / "reproduction.png").write_bytes(b"\x89PNG fake")
+    (tmp_path / "leaderboard.md").write_text(to_markdown(BOARD))
+    landing = Landing(
+        planned=(("reproduction", str(tmp_path / "reproduction.png")),),
+        leaderboard_md=str(tmp_path / "leaderboard.md"),
+        provenance_csv=str(tmp_path / "absent.csv"),
+        leakage_csv=str(tmp_path / "absent_leakage.csv"),
+        paper_comparison_md=str(tmp_path / "paper_comparison.md"),
+        reproduction_png=str(tmp_path / "reproduction.png"),
+    )
+    assert landing.agreement == line
+    assert landing.reproduction.startswith('<img class="reproduction"')
+    assert "data:image/png;base64,iVBORyBmYWtl" in landing.reproduction
+    html = _landing({"report_landing": landing})
+    assert "The paper&#x27;s numbers" in html or "The paper's numbers" in html
+    assert "median |ours - paper| 0.020" in html and "data:image/png;base64," in html
+    assert html.index("ranks first in") < html.index("median |ours") < html.index("About this")
+    assert "plots them, ours against the paper" in html
+    # a real figure's base64 runs over lines: docutils refuses a line over 10,000 characters
+    (tmp_path / "reproduction.png").write_bytes(b"\x89PNG" + bytes(range(256)) * 200)
+    html = _landing({"report_landing": landing})
+    assert "data:image/png;base64," in html and "line-length-limit" not in html
+    assert max(map(len, landing.reproduction.splitlines())) < 200
+    (tmp_path / "reproduction.png").unlink()
+    html = _landing({"report_landing": landing})
+    assert "median |ours - paper|" in html and "data:image/png" not in html
+    (tmp_path / "paper_comparison.md").unlink()
+    assert landing.agreement == "" and "paper_comparison" not in _landing(
+        {"report_landing": landing}
+    )

@@ -46,7 +46,12 @@ FAMILY_CARDS = {
         "trained_on": ["ChIP-seq", "DNase-seq", "ATAC-seq", "histone ChIP-seq"],
         "url": "https://doi.org/10.1038/s41588-022-01102-2",
     },
-    "rbp": {"hidden_size": 192},  # layers[-10]: input_length // 10 positions x 192
+    "rbp": {"hidden_size": 192},
+    "kmer": {
+        "parameters": 0,
+        "corpus": "none (k-mer counts)",
+        "trained_on": [],
+    },  # layers[-10]: input_length // 10 positions x 192
     "enformer": {
         "parameters": 251_221_292,
         "context_bases": 196_608,
@@ -122,7 +127,11 @@ def model_card(config: dict, name: str) -> dict:
         return card
     source = model.get("source", {})
     local = {}  # a local checkpoint (not a file inside a download, nor features read by id)
-    if source.get("path") and "download" not in source and family not in ("onehot", "features"):
+    if (
+        source.get("path")
+        and "download" not in source
+        and family not in ("onehot", "features", "kmer")
+    ):
         local = checkpoint_card(source["path"])
     card = {**FAMILY_CARDS.get(family, {}), **local, **model.get("card", {})}
     train = model.get("source", {}).get("train")
@@ -189,7 +198,7 @@ def card_table(config: dict) -> pd.DataFrame:
 def _training(family: str, trained_on: list[str], fine_tuned: str | None = None) -> str:
     if trained_on:
         return "supervised (functional tracks)"
-    if family in ("onehot", "random_init"):
+    if family in ("onehot", "kmer", "random_init"):
         return "none"
     return f"fine-tuned ({fine_tuned})" if fine_tuned else "self-supervised"
 

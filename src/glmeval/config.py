@@ -9,7 +9,13 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from glmeval.models.families import FAMILIES, RANDOM_INIT
+from glmeval.models.families import (
+    FAMILIES,
+    KMER_MAX_MEMORY_GB,
+    NO_NETWORK,
+    RANDOM_INIT,
+    kmer_width,
+)
 from glmeval.paths import DOWNLOADS
 from glmeval.plan import (
     ProbeJob,
@@ -21,8 +27,8 @@ from glmeval.plan import (
     probe_settings,
 )
 from glmeval.probes.kinds import LINEAR_PROBES, PROBE_TASK_KINDS, TOKEN_PROBES
-from glmeval.storage import BudgetError, sequence_length, token_storage
-from glmeval.vocabulary import INPUT_GRADIENTS, TOKENS
+from glmeval.storage import GB, BudgetError, sequence_length, task_size, token_storage
+from glmeval.vocabulary import INPUT_GRADIENTS, MIN_NULL_DRAWS, TOKENS
 
 #: The kind of task each archive dataset (and splicing) is.
 SOURCE_KINDS = {
@@ -61,6 +67,8 @@ def _explain(error: jsonschema.ValidationError, root: dict) -> str:
                 option = root["$defs"][option["$ref"].rsplit("/", 1)[-1]]
             forms.append(option.get("enum") or option.get("required") or option.get("type"))
         return f"{where}: {error.instance!r} matches none of the allowed forms: {forms}"
+    if error.validator == "not" and error.validator_value == {}:  # a key this kind forbids
+        return f"{where}: not a key of this kind of entry; remove it"
     if error.validator in ("minItems", "minProperties") and not error.instance:
         n = error.validator_value
         return f"{where} is empty; give it at least {n} entr{'y' if n == 1 else 'ies'}"
@@ -154,6 +162,20 @@ def reference_errors(config: dict) -> list[str]:
                     f"tasks.{task_name}.probes: {name!r} reads one token matrix; a splicing "
                     "task has two (left, right): use splice_cnn, or a pooled probe"
                 )
+        for model_name in task["models"]:
+            if models.get(model_name, {}).get("family") != "kmer":
+                continue
+            for name in task["probes"]:
+                probe = probes.get(name, {})
+                if probe.get("type") in TOKEN_PROBES and model_name in probe.get(
+                    "models", task["models"]
+                ):
+                    errors.append(
+                        f"tasks.{task_name}.probes: {name!r} is a token-level probe "
+                        f"({probe['type']}), and model {model_name!r} (family kmer) has only its "
+                        f"pooled k-mer spectra; list the probe's models without it "
+                        f"(probes.{name}.models), or drop the probe or the model from the task"
+                    )
         for model_name, layers in task.get("probe_layers", {}).items():
             if model_name not in task["models"]:
                 errors.append(
@@ -286,6 +308,12 @@ def _context_errors(config: dict) -> list[str]:
                     f"{where}.models: {name!r} reads its features from a file and has none for "
                     "the variants' sequences; drop it from zeroshot.models"
                 )
+            if FAMILIES[settings["family"]].loader == "kmer":
+                errors.append(
+                    f"{where}.models: {name!r} is a k-mer spectrum, with no embedding distance "
+                    "or likelihood to score variants by; drop it from zeroshot.models (its "
+                    "probes are not transferred to variants either)"
+                )
             scores = zeroshot.get("scores", "auto")
             if "llr" in scores and FAMILIES[settings["family"]].head is None:
                 errors.append(
@@ -381,8 +409,20 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
             f"strand's back; family {family.name}'s are not (a supervised model's outputs have "
             "a fixed orientation, a features file has one strand): use strands: forward"
         )
-    if "k" in model and family.name != "onehot":
-        errors.append(f"models.{name}.k applies only to the onehot family")
+    if "k" in model and family.name not in ("onehot", "kmer"):
+        errors.append(f"models.{name}.k applies only to the onehot and kmer families")
+    if family.name == "onehot" and not (
+        isinstance(model.get("k", 1), int) and model.get("k", 1) <= 6
+    ):
+        errors.append(
+            f"models.{name}.k: the onehot family takes one k of 1..6 (4**k channels per base); "
+            "for longer or several k use family: kmer"
+        )
+    for key in ("canonical", "scale", "max_memory_gb"):
+        if key in model and family.name != "kmer":
+            errors.append(f"models.{name}.{key} applies only to the kmer family")
+    if family.name == "kmer":
+        errors += _kmer_errors(name, model, tasks)
     for key in ("ids", "id_column", "per_token"):
         if key in model and family.name != "features":
             errors.append(f"models.{name}.{key} applies only to the features family")
@@ -411,6 +451,67 @@ def _model_errors(name: str, model: dict, tasks: dict) -> list[str]:
             f"allowed: 0..{n_layers}"
         )
     return errors
+
+
+def _kmer_errors(name: str, model: dict, tasks: dict) -> list[str]:
+    """A kmer model computes its features from the sequences (no source), and each task's
+    dense float16 pooled matrix of them must fit `max_memory_gb`."""
+    errors = []
+    if "source" in model:
+        errors.append(
+            f"models.{name}.source: a kmer model computes its spectra from the task's sequences "
+            "and reads no checkpoint or file; drop source"
+        )
+    limit = model.get("max_memory_gb", KMER_MAX_MEMORY_GB)
+    columns = kmer_width(model["k"], model.get("canonical", False))
+    for task_name, task in tasks.items():
+        size = task_size({"tasks": tasks}, task_name) if name in task.get("models", []) else None
+        if size is None:
+            continue
+        need = size.sequences * size.columns * columns * 2 * 2  # float16, cls and mean slots
+        if need > limit * GB:
+            errors.append(
+                f"models.{name}.k: k = {model['k']} gives {columns:,} columns, and the "
+                f"{size.sequences:,} sequences of task {task_name!r} make a {need / GB:,.1f} GB "
+                f"pooled matrix, above models.{name}.max_memory_gb ({limit:g}); use a smaller k, "
+                f"canonical: true, or raise max_memory_gb to at least {need / GB:.1f}"
+            )
+    return errors
+
+
+def _alpha_errors(config: dict) -> list[str]:
+    """A linear probe's regularisation is fixed (`alpha`) or chosen on validation (`alphas`),
+    not both; a grid only for ridge and logistic. Checked before the schema's defaults fill in
+    alpha (and a grid probe's filled-in alpha is removed again, `_drop_filled_alphas`); a
+    model's override may replace the probe's alpha by a grid, not its grid by an alpha."""
+    errors = []
+    for name, probe in config.get("probes", {}).items():
+        overrides = probe.get("model_overrides", {})
+        for where, own, other in [
+            (f"probes.{name}", probe, {}),
+            *[(f"probes.{name}.model_overrides.{m}", o, probe) for m, o in overrides.items()],
+        ]:
+            kind = own.get("type", probe["type"])
+            if "alphas" in own and kind not in ("ridge", "logistic"):
+                errors.append(
+                    f"{where}.alphas: a grid of alphas applies only to ridge and logistic "
+                    f"probes, not {kind}; drop it"
+                )
+            elif "alpha" in own and ("alphas" in own or "alphas" in other):
+                errors.append(
+                    f"{where}: alpha ({own['alpha']:g}) and alphas are given together; "
+                    "give alpha for a fixed value or alphas for a grid chosen on the validation "
+                    "split, not both"
+                )
+    return errors
+
+
+def _drop_filled_alphas(config: dict) -> None:
+    """A probe with a grid (`alphas`) has no fixed alpha: the one the schema's default filled in
+    is removed (so a validated configuration validates again)."""
+    for probe in config.get("probes", {}).values():
+        if "alphas" in probe:
+            probe.pop("alpha", None)
 
 
 def _is_file_ref(value) -> bool:
@@ -481,12 +582,13 @@ def config_errors(config: dict, schema_path: str | Path = SCHEMA) -> tuple[list[
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = schema_errors(config, schema)
     if not errors:
-        errors = _override_errors(config, schema)
+        errors = _override_errors(config, schema) + _alpha_errors(config)
     if errors:
         return errors, False
     from snakemake.utils import validate  # fills the schema's defaults into config
 
     validate(config, str(schema_path), set_default=True)
+    _drop_filled_alphas(config)
     errors = reference_errors(config)
     if not errors and "attribution" in config:
         errors = attribution_errors(config, probe_jobs(config))
@@ -552,6 +654,13 @@ def attribution_errors(config: dict, jobs: list[ProbeJob]) -> list[str]:
     """Maps asked of a model or probe that cannot give them, named with the method that can."""
 
     errors = []
+    draws = config.get("attribution", {}).get("null_draws", MIN_NULL_DRAWS)
+    if draws < MIN_NULL_DRAWS:
+        errors.append(
+            f"attribution.null_draws: {draws} draws are fewer than a chance level needs (each "
+            f"tail of the 95 % interval one draw, a p-value able to fall below 0.05); set "
+            f"attribution.null_draws to at least {MIN_NULL_DRAWS} (default 100)"
+        )
     for task, spec in config.get("attribution", {}).get("tasks", {}).items():
         where = f"attribution.tasks.{task}"
         if task not in config["tasks"]:
@@ -571,10 +680,15 @@ def attribution_errors(config: dict, jobs: list[ProbeJob]) -> list[str]:
                 continue
             settings = model_settings(config, model)
             family = FAMILIES[settings["family"]]
-            if family.loader == "features":
+            if family.loader in NO_NETWORK:
+                what = (
+                    "reads its features from a file"
+                    if family.loader == "features"
+                    else ("is a k-mer spectrum, computed without a network")
+                )
                 errors.append(
-                    f"{at}: {model!r} reads its features from a file: nothing maps them back "
-                    "to bases, so it cannot be explained; choose another model"
+                    f"{at}: {model!r} {what}: nothing maps them back to bases, so it cannot "
+                    "be explained; choose another model"
                 )
                 continue
             methods = entry.get("methods", ["ism"])  # GIA predicts like ISM

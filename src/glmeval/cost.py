@@ -217,7 +217,7 @@ class CostModel:
         positions = sequences * (context_bases(settings) if padded else tokens)
         weights = parameters(self.config, model)
         seconds = JOB_SECONDS
-        if family.loader != "onehot":  # one-hot: no tokenizer and no network, one array op
+        if family.loader not in ("onehot", "kmer"):  # no tokenizer and no network: array ops
             seconds += TOKEN_SECONDS * sequences * tokens
         if plan.model_dir(self.config, model):  # a checkpoint to load
             seconds += LOAD_SECONDS + weights * MEMORY_BYTES / 1e6 / READ_MB_PER_S
@@ -250,9 +250,12 @@ class CostModel:
     def extraction(self) -> None:
         kept = self.plan.token_storage
         for model, task in self.plan.extractions:
-            seconds = self._task_seconds(model, task, "extract_embeddings")
-            rule = self._rule("extract_embeddings")
-            rule.add(seconds, self._device(rule.rule), "forward", self._extraction_mem(model))
+            # a kmer model's spectra: numpy counting in a CPU job of its own
+            kmer = plan.model_settings(self.config, model)["family"] == "kmer"
+            rule = self._rule("kmer_spectra" if kmer else "extract_embeddings")
+            seconds = self._task_seconds(model, task, rule.rule)
+            memory = self._extraction_mem(model) + 2 * self.pooled_bytes(model, task) / 1e6 * kmer
+            rule.add(seconds, self._device(rule.rule), "forward", memory)
             rule.disk_bytes += self.pooled_bytes(model, task)
             rule.disk_bytes += (kept.layer_bytes.get((model, task)) or 0) * len(
                 kept.kept.get((model, task), ())
@@ -291,10 +294,11 @@ class CostModel:
             n = splits["train"] + (
                 splits["valid"] if settings.get("fit_on") == "train_valid" else 0
             )
+            grid, n_train = len(settings.get("alphas", [])), splits["train"]
             if settings["type"] == "logistic":
-                flops = LOGISTIC_ITERATIONS * 4 * n * dim
-            else:
-                flops = 2 * n * dim**2 + dim**3
+                flops = LOGISTIC_ITERATIONS * 4 * (n + grid * n_train) * dim
+            else:  # a grid: one centred Gram matrix and its eigendecomposition (~9 d^3)
+                flops = 2 * n * dim**2 + dim**3 + (2 * n_train * dim**2 + 9 * dim**3) * (grid > 0)
             seconds = JOB_SECONDS + len(group.runs) * (RUN_SECONDS + flops / CPU_LINEAR_FLOPS)
             return seconds, mem, written
         gpu = self._device(rule) == GPU

@@ -65,6 +65,23 @@ def extraction(
     }
 
 
+def kmer_spectra(
+    split_files: tuple[str | Path, ...], task_json: str | Path, width: int, attempt: int = 1
+) -> dict[str, int]:
+    """Memory and time of a kmer model's spectra of a task's splits (glmeval.models.kmer): the
+    largest split's float16 pooled array (two slots of `width` columns per sequence column)
+    beside the process, and numpy's counting at about 5 million k-mers a second, doubled."""
+    rows = [pq.read_metadata(_exists(path)).num_rows for path in split_files]
+    task = read_json(_exists(task_json))
+    columns = len(task["sequence_columns"])
+    pooled_mb = max(rows) * columns * width * 2 * 2 / 1e6
+    bases = sum(rows) * task["sequence_length"]["max"] * columns
+    return {
+        "mem_mb": int((BASE_MEM_MB + 2 * pooled_mb) * attempt),
+        "runtime": 15 + math.ceil(2 * bases / 5e6 / 60),
+    }
+
+
 def probe(
     embedding_dirs: tuple[str | Path, ...],
     representation: str,

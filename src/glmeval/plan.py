@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from glmeval import paths
-from glmeval.models.families import FAMILIES, RANDOM_INIT
+from glmeval.models.families import FAMILIES, NO_NETWORK, RANDOM_INIT
 from glmeval.probes.kinds import LINEAR_PROBES, PROBE_INPUTS
 from glmeval.vocabulary import (
     REPRESENTATIONS,
@@ -135,8 +135,10 @@ def representations(config: dict, model_name: str, probe_name: str) -> list[str]
         return []
     settings = model_settings(config, model_name)
     family = FAMILIES[settings["family"]]
-    # a features model has token matrices only where its file holds them
-    has_tokens = family.loader != "features" or settings.get("per_token", False)
+    # a features model has token matrices only where its file holds them; a kmer model none
+    has_tokens = family.loader != "kmer" and (
+        family.loader != "features" or settings.get("per_token", False)
+    )
     chosen = [
         rep
         for rep in config.get("representations", list(REPRESENTATIONS))
@@ -246,14 +248,14 @@ class TransferJob:
 def transfer_jobs(config: dict, jobs: list[ProbeJob]) -> list[TransferJob]:
     """For each variants dataset's transfer entries: the first seed's full-data run of each
     listed probe, at the last layer probed, per model and representation (docs/paper.md,
-    Tasks: CAGI5). A features model has no features for the variants' windows: it
-    is not transferred."""
+    Tasks: CAGI5). A features model has no features for the variants' windows, and a kmer
+    model's are not computed for them: neither is transferred."""
     out = []
     for name, variants in config.get("variants", {}).items():
         for entry in variants.get("transfer", []):
             chosen = {}
             for j in jobs:
-                if FAMILIES[model_settings(config, j.model)["family"]].loader == "features":
+                if FAMILIES[model_settings(config, j.model)["family"]].loader in NO_NETWORK:
                     continue
                 if j.task == entry["task"] and j.probe in entry["probes"] and j.train_fraction == 1:
                     key = (j.model, j.representation, j.probe)
@@ -288,6 +290,15 @@ def probe_names_pattern(config: dict, linear: bool) -> str:
     """A wildcard pattern of the configured probes that are (not) linear."""
     probes = config["probes"]
     return alternatives(n for n, p in probes.items() if (p["type"] in LINEAR_PROBES) == linear)
+
+
+def kmer_names_pattern(config: dict, kmer: bool) -> str:
+    """A wildcard pattern of the configured models that are (not) of the kmer family: their
+    spectra are counted on a CPU (`kmer_spectra`), every other model's by `extract_embeddings`."""
+    models = config["models"]
+    return alternatives(
+        n for n in models if (model_settings(config, n)["family"] == "kmer") == kmer
+    )
 
 
 def model_dir(config: dict, model: str) -> str | None:

@@ -95,13 +95,39 @@ class Landing:
     configuration. The workflow puts one in its configuration at parse time, holding only the
     plan; Snakemake renders the page when it builds the report, and only then does each
     attribute read the run's tables. `planned`: (name, PNG path) of each planned figure;
-    `skipped`: each figure not made, with why (glmeval.figures.plan.Skipped as a dict)."""
+    `skipped`: each figure not made, with why (glmeval.figures.plan.Skipped as a dict);
+    `reproduction_png`: the planned `reproduction` figure ('' where none is planned)."""
 
     planned: tuple[tuple[str, str], ...] = ()
     skipped: tuple[dict, ...] = ()
     leaderboard_md: str = paths.LEADERBOARD.format(ext="md")
     provenance_csv: str = paths.PROVENANCE
     leakage_csv: str = paths.LEAKAGE_TABLE
+    paper_comparison_md: str = paths.PAPER_COMPARISON.format(ext="md")
+    reproduction_png: str = ""
+
+    @property
+    def agreement(self) -> str:
+        """The paper comparison's one line (glmeval.paper_values.agreement): how many of the
+        paper's numbers fall within our 95 % CI, the median |ours - paper| ('' before it is
+        written, or where the configuration has no paper_values)."""
+        path = Path(self.paper_comparison_md)
+        return path.read_text().split("\n", 1)[0].strip() if path.exists() else ""
+
+    @property
+    def reproduction(self) -> str:
+        """The reproduction figure as an HTML <img> (its PNG inlined), '' before it is drawn.
+        The base64 runs over lines of 76 characters (docutils refuses a line of over 10,000;
+        a browser drops the line breaks of a URL); the page indents them into its raw block."""
+        import base64
+        import html
+
+        path = Path(self.reproduction_png) if self.reproduction_png else None
+        if path is None or not path.exists():
+            return ""
+        data = base64.encodebytes(path.read_bytes()).decode("ascii").strip()
+        alt = html.escape(f"{path.name}: the paper's numbers against ours")
+        return f'<img class="reproduction" alt="{alt}" src="data:image/png;base64,{data}">'
 
     @property
     def leaderboard(self) -> str:

@@ -14,6 +14,7 @@ from glmeval import cards, paths, plan, storage
 from glmeval import config as glm_config
 from glmeval.data.variants import effect_column
 from glmeval.figures import plan as figure_plan
+from glmeval.models.families import kmer_width
 from glmeval.vocabulary import SPLITS, TOKENS
 
 
@@ -75,13 +76,15 @@ class RunPlan:
         for group in self.probe_groups:
             if part := self._part(group):
                 self._wave_records.setdefault(part.wave, []).append(group.path)
-        self.figure_jobs, self.skipped_figures = figure_plan.figure_plan(config, self.probe_jobs)
-        self.figures = {f.name: f for f in self.figure_jobs}
         self.paper_values = None
         if config.get("paper_values") and self.probe_jobs:
             path = Path(config["paper_values"])
             chosen = path if path.is_absolute() or path.exists() else Path(repo_dir) / path
             self.paper_values = str(chosen)
+        self.figure_jobs, self.skipped_figures = figure_plan.figure_plan(
+            config, self.probe_jobs, self.paper_values
+        )
+        self.figures = {f.name: f for f in self.figure_jobs}
 
     # ------------------------------------------------------------------------ targets
 
@@ -187,6 +190,15 @@ class RunPlan:
     def downloads(self) -> list[str]:
         """Every download the tasks, variants, models and attribution use (`download`)."""
         return [paths.DOWNLOAD.format(download=d) for d in glm_config.downloads_needed(self.config)]
+
+    def model_names(self, kmer: bool) -> str:
+        """A wildcard pattern of the configured models that are (not) k-mer spectra."""
+        return plan.kmer_names_pattern(self.config, kmer)
+
+    def kmer_width(self, wildcards) -> int:
+        """The columns of a kmer model's spectra (`kmer_spectra`'s memory)."""
+        settings = plan.model_settings(self.config, wildcards.model)
+        return kmer_width(settings["k"], settings.get("canonical", False))
 
     def probe_names(self, linear: bool) -> str:
         """A wildcard pattern of the configured probes that are (not) linear."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from glmeval import cards, paths
 from glmeval.data import synthetic
-from glmeval.models.families import FAMILIES
+from glmeval.models.families import FAMILIES, kmer_width
 from glmeval.plan import model_settings
 from glmeval.vocabulary import TOKENS
 
@@ -90,6 +90,8 @@ def token_shape(config: dict, model: str, length: int) -> tuple[int, int] | None
     family = FAMILIES[settings["family"]]
     if family.name == "onehot":
         return length, 4 ** settings.get("k", 1)
+    if family.name == "kmer":  # pooled spectra only: no token states are ever written
+        return length, kmer_width(settings["k"], settings.get("canonical", False))
     card = cards.model_card(config, model)
     if "hidden_size" not in card:
         return None

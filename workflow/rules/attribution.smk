@@ -6,7 +6,7 @@ rule attribution:
 
 
 rule synthetic_motifs:
-    """The synthetic tasks' own motifs as a MEME file (the demo's motif database)."""
+    """The synthetic tasks' own motifs among seeded decoys as a MEME file (the demo's database)."""
     output:
         paths.SYNTHETIC_MOTIFS,
     log:
@@ -76,13 +76,15 @@ rule attribution_gia:
 
 
 rule attribution_motifs:
-    """Seqlets matched to the motif database, motif recovery, map agreement; the figures."""
+    """Seqlets matched to the motif database, motif recovery, map agreement, importance on
+    planted bases, each with its chance level; the figures."""
     input:
         unpack(PLAN.motifs_inputs),
     output:
         seqlets=paths.fill(paths.ATTRIBUTION_MOTIFS, table="seqlets"),
         recovery=paths.fill(paths.ATTRIBUTION_MOTIFS, table="recovery"),
         agreement=paths.fill(paths.ATTRIBUTION_MOTIFS, table="agreement"),
+        planted=paths.fill(paths.ATTRIBUTION_MOTIFS, table="planted"),
         maps=paths.fill(paths.ATTRIBUTION_MOTIFS, table="maps"),
         logos_png=report(
             paths.fill(paths.ATTRIBUTION_FIGURE, figure="logos", ext="png"),

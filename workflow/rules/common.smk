@@ -13,11 +13,15 @@ glm_config.validate_config(config, glm_config.SCHEMA)  # config/schema.yaml
 CONFIG_SHA256 = provenance.config_hash(config)
 PLAN = RunPlan(config, REPO_DIR)
 
-# The report's landing page (report/workflow.rst) shows the leaderboard, the provenance, the
-# leaked tasks and the figures made; it reads them when the report is built, not here.
+# The report's landing page (report/workflow.rst) shows the leaderboard, the reproduction, the
+# provenance, the leaked tasks and the figures made; it reads them when the report is built,
+# not here.
 config["report_landing"] = Landing(
     planned=tuple((f.name, f.outputs["png"]) for f in PLAN.figure_jobs),
     skipped=tuple(dataclasses.asdict(s) for s in PLAN.skipped_figures),
+    reproduction_png=next(
+        (f.outputs["png"] for f in PLAN.figure_jobs if f.kind == "reproduction"), ""
+    ),
 )
 
 
@@ -36,6 +40,17 @@ def extraction_resource(key):
     def resource(wildcards, input, attempt):
         splits = tuple(input[split] for split in SPLITS)
         return cached_extraction(input.get("model"), splits, input.task, attempt)[key]
+
+    return resource
+
+
+def kmer_resource(key):
+    """`key` (mem_mb or runtime) of a kmer model's spectra, from the splits and its width."""
+
+    def resource(wildcards, input, attempt):
+        splits = tuple(input[split] for split in SPLITS)
+        width = PLAN.kmer_width(wildcards)
+        return job_resources.kmer_spectra(splits, input.task, width, attempt)[key]
 
     return resource
 

@@ -10,6 +10,8 @@ rule extract_embeddings:
         },
     log:
         "logs/extract_embeddings/{model}/{task}.log",
+    wildcard_constraints:
+        model=PLAN.model_names(kmer=False),
     conda:
         "../../envs/glmeval.yaml"
     resources:
@@ -22,6 +24,17 @@ rule extract_embeddings:
         device=config["device"],
     script:
         "../scripts/extract_embeddings.py"
+
+
+use rule extract_embeddings as kmer_spectra with:
+    """A kmer model's spectra of a task's splits: numpy counting, no network, a CPU job."""
+    log:
+        "logs/kmer_spectra/{model}/{task}.log",
+    wildcard_constraints:
+        model=PLAN.model_names(kmer=True),
+    resources:
+        mem_mb=kmer_resource("mem_mb"),
+        runtime=kmer_resource("runtime"),
 
 
 use rule extract_embeddings as extract_token_states with:

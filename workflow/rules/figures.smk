@@ -14,11 +14,8 @@ rule figure:
         png=report(
             paths.fill(paths.FIGURE, ext="png"),
             caption="../report/figure.rst",
-            category=lambda wc: PLAN.figures[wc.figure].spec.get(
-                "category", "Figures"
-            ),
-            subcategory=lambda wc: ", ".join(PLAN.figures[wc.figure].tasks)
-            or "attribution",
+            category=lambda wc: PLAN.figures[wc.figure].category,
+            subcategory=lambda wc: PLAN.figures[wc.figure].subcategory,
             labels=lambda wc: {
                 "figure": wc.figure,
                 "kind": PLAN.figures[wc.figure].kind,

@@ -30,5 +30,6 @@ table = global_importance(
     gia["start"],
     batch_size=snakemake.params.settings["batch_size"],
     device=device,
+    seed=snakemake.params.settings["null_seed"],
 )
 write_csv(table.assign(model=gia["model"], probe=gia["probe"]), snakemake.output[0])

@@ -16,6 +16,8 @@ motif_tables(
     Path(out.seqlets).parent,
     settings["seqlet_threshold"],
     settings["max_pvalue"],
+    settings["null_draws"],
+    settings["null_seed"],
 )
 _, maps = read_maps(snakemake.input.maps)
 seqlets = pd.read_csv(out.seqlets, keep_default_na=False)

@@ -9,6 +9,7 @@ from glmeval.embed import extract
 from glmeval.io import read_json, sha256_of
 from glmeval.models import embedding_settings, load_embedder, local_path, snapshot_record
 from glmeval.models.features import write_features
+from glmeval.models.kmer import write_kmer
 from glmeval.runtime import resolve_device
 from glmeval.vocabulary import SPLITS
 
@@ -16,7 +17,8 @@ sys.stderr = open(snakemake.log[0], "w")
 model = snakemake.params.model
 columns = read_json(snakemake.input.task)["sequence_columns"]
 embedder = None
-if model["family"] != "features":  # your own features, looked up by id: no model runs
+# your own features, looked up by id, and k-mer spectra: no model runs
+if model["family"] not in ("features", "kmer"):
     embedder = load_embedder(
         snakemake.wildcards.model,
         model,
@@ -28,6 +30,17 @@ if model["family"] != "features":  # your own features, looked up by id: no mode
 def embed_split(split_file: str, out: Path) -> None:
     """One split's artifact at `out` (one per sequence column of a two-sequence task)."""
     split = pd.read_parquet(split_file)
+    if model["family"] == "kmer":  # cheap to redo: computed again from the sequences
+        shutil.rmtree(out, ignore_errors=True)
+        for column in columns:
+            write_kmer(
+                snakemake.wildcards.model,
+                model,
+                split[column].tolist(),
+                out if columns == ["sequence"] else out / column,
+                meta={"input_sha256": sha256_of(split_file), "sequence_column": column},
+            )
+        return
     if embedder is None:
         shutil.rmtree(out, ignore_errors=True)  # cheap to redo: read again from the file
         write_features(

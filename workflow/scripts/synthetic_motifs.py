@@ -2,7 +2,7 @@ import sys
 from pathlib import Path
 
 from glmeval.attribution.motifs import write_meme
-from glmeval.data.synthetic import PWMS
+from glmeval.data.synthetic import motif_database
 
 sys.stderr = open(snakemake.log[0], "w")
-write_meme(PWMS, Path(snakemake.output[0]))
+write_meme(motif_database(), Path(snakemake.output[0]))

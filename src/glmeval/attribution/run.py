@@ -3,6 +3,7 @@ global importance analysis, and the motif tables of a task (docs/attribution.md)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -126,9 +127,24 @@ def motif_tables(
     out_dir: str | Path,
     threshold: float = 0.01,
     max_pvalue: float = 0.05,
+    null_draws: int = 100,
+    null_seed: int = 0,
 ) -> None:
-    """maps.csv (the index), seqlets.csv, recovery.csv and agreement.csv of a task's maps."""
-    from glmeval.attribution.motifs import agreement, recovery, seqlets
+    """maps.csv (the index), seqlets.csv, recovery.csv, agreement.csv and planted.csv of a
+    task's maps, each summary with its chance level over `null_draws` shifted maps
+    (`motifs.null_offsets`, the same offsets for every map). planted.csv is empty (its header)
+    where the selection records no planted motifs."""
+    from glmeval.attribution.motifs import (
+        PLANTED_COLUMNS,
+        agreement,
+        null_offsets,
+        null_seqlets,
+        planted_mask,
+        planted_share,
+        recovery,
+        seqlets,
+    )
+    from glmeval.data.synthetic import CONSENSUS
 
     index, arrays = read_maps(map_dirs)
     sequences, ids = selection["sequence"].tolist(), selection["id"].tolist()
@@ -136,18 +152,31 @@ def motif_tables(
         label: per_base(label.rsplit("/", 1)[1], values, sequences)
         for label, values in arrays.items()
     }
-    found = pd.concat(
-        [
+    offsets = null_offsets(len(sequences), len(sequences[0]), null_draws, null_seed)
+    found, null = [], []
+    for label, values in importance.items():
+        found.append(
             seqlets(values, sequences, ids, motifs_path, threshold, max_pvalue).assign(map=label)
-            for label, values in importance.items()
-        ],
-        ignore_index=True,
-    )
+        )
+        null.append(
+            null_seqlets(values, sequences, offsets, motifs_path, threshold, max_pvalue).assign(
+                map=label
+            )
+        )
+    found = pd.concat(found, ignore_index=True)
+    null = pd.concat(null, ignore_index=True)
     out_dir = Path(out_dir)
     write_csv(index, out_dir / "maps.csv")
     write_csv(found[["map", *[c for c in found if c != "map"]]], out_dir / "seqlets.csv")
-    write_csv(recovery(found, len(selection)), out_dir / "recovery.csv")
-    write_csv(agreement(importance), out_dir / "agreement.csv")
+    write_csv(recovery(found, len(selection), null, null_draws), out_dir / "recovery.csv")
+    write_csv(agreement(importance, offsets), out_dir / "agreement.csv")
+    mask = planted_mask(selection, {name: len(c) for name, c in CONSENSUS.items()})
+    if mask is None:
+        print("planted.csv: the selection records no planted motifs (`motifs`)", file=sys.stderr)
+        planted = pd.DataFrame(columns=PLANTED_COLUMNS)
+    else:
+        planted = planted_share(importance, mask, offsets)
+    write_csv(planted, out_dir / "planted.csv")
 
 
 def selection_tokens(embedding_dir: str | Path, layer: int, rows: Sequence[int]) -> np.ndarray:

@@ -160,3 +160,37 @@ def motif_grammar(n: int, length: int = 200, seed: int = 0) -> pd.DataFrame:
 
 
 GENERATORS = {"motif_regression": motif_regression, "motif_grammar": motif_grammar}
+
+
+#: Decoy motifs are named `decoy_01`, `decoy_02`, ...: a seqlet matched to one is reported as
+#: such and is not the recovery of a planted motif.
+DECOY_PREFIX = "decoy_"
+#: Targets of the synthetic motif database: the planted motifs among decoys, so that TOMTOM's
+#: p-values (whose background is the targets' columns) rest on MEME's recommended 50 targets
+#: rather than six (memelite warns below 25).
+DATABASE_SIZE = 50
+
+
+def decoy_pwms(n: int = DATABASE_SIZE - len(CONSENSUS), seed: int = 0) -> dict[str, np.ndarray]:
+    """`n` seeded decoy PWMs (`pwm` of random consensus sequences of the planted motifs'
+    lengths, 7-9 bases), none sharing a 5-mer with a planted consensus on either strand."""
+    rng = np.random.default_rng(seed)
+    planted = {
+        seq[i : i + 5]
+        for consensus in CONSENSUS.values()
+        for seq in (consensus, reverse_complement(consensus))
+        for i in range(len(seq) - 4)
+    }
+    decoys: dict[str, np.ndarray] = {}
+    while len(decoys) < n:
+        consensus = "".join(rng.choice(list(ALPHABET), int(rng.integers(7, 10))))
+        if any(consensus[i : i + 5] in planted for i in range(len(consensus) - 4)):
+            continue
+        decoys[f"{DECOY_PREFIX}{len(decoys) + 1:02d}"] = pwm(consensus)
+    return decoys
+
+
+def motif_database(seed: int = 0) -> dict[str, np.ndarray]:
+    """The synthetic motif database (`attribution.motifs: synthetic`): the planted PWMs, then
+    the decoys."""
+    return PWMS | decoy_pwms(seed=seed)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from glmeval.figures import panels
 from glmeval.figures.attribution import attribution
+from glmeval.figures.reproduction import reproduction
 from glmeval.figures.style import Labels, save_figure
 from glmeval.figures.table1 import table1
 from glmeval.io import write_csv
@@ -27,7 +28,9 @@ def draw(
     A model trained on the figure's data is marked, with a footnote (glmeval.cards)."""
     datasets = spec.get("tasks") or [spec[key] for key in ("task", "variants") if key in spec]
     labels = labels.marked(datasets)
-    if kind == "table1":
+    if kind == "reproduction":
+        fig, source = reproduction(pd.read_csv(inputs[0]), spec, labels)
+    elif kind == "table1":
         fig, source = table1(pd.read_csv(inputs[0]), spec, labels)
     elif kind == "attribution":
         tables = {Path(p).stem: pd.read_csv(p) for p in inputs}

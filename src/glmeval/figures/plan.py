@@ -5,17 +5,24 @@ paper's, each file named after its panel). Without one, every task gets each kin
 allow (`<task>_<kind>`). A panel whose inputs the configuration does not produce (Fig. 6
 without attribution, a layer sweep of models probed at one layer) is skipped with a one-line
 reason: it is logged by the `figures` target and listed on the report's landing page.
+
+The `reproduction` figure (every number the paper reported that this run matches, ours against
+the paper's) is made where the configuration runs a task and model the paper reported
+(`paper_values`); without a `figures:` section only then.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
 
 from glmeval import paths
 from glmeval.data.taskfile import METRICS
 from glmeval.data.variants import effect_column
-from glmeval.plan import ProbeJob, model_settings
+from glmeval.plan import ProbeJob, model_settings, transfer_jobs
 
 MULTI_TARGET_KINDS = ("multilabel", "multitask_regression")
 METRIC_LABELS = {"pearson": "Pearson r", "spearman": "Spearman ρ", "auroc": "AUROC", "aupr": "AUPR"}
@@ -65,10 +72,27 @@ CAPTIONS = {
     "attribution": (
         "Attribution (the paper's Fig. 6): agreement between the attribution maps of the top "
         "test sequences (mean per-sequence Pearson r), the database motifs their seqlets "
-        "recover, and, where configured, global importance analysis of motif pairs by spacing."
+        "recover, the share of importance on planted motifs (synthetic tasks), and, where "
+        "configured, global importance analysis of motif pairs by spacing. Each beside its "
+        "chance level: cells within the null's 95 % interval (each sequence's map circularly "
+        "shifted) hatched, the null's mean in brackets; GIA's shuffled-motif control in grey."
+    ),
+    "reproduction": (
+        "The reproduction at a glance: every number the paper or its repository reported that "
+        "this run matches (results/tables/paper_comparison.csv), the paper's value (x) against "
+        "ours (y) with our 95% bootstrap CI (cross-task averages have none: open markers), one "
+        "colour per paper panel; the diagonal is parity. Points whose paper value falls outside "
+        "our CI are named (panel · task · model · probe); the title counts the numbers within "
+        "our CI and gives the median absolute difference between ours and the paper's."
     ),
 }
 TASK_KINDS = ("probes", "models", "layers", "widths", "targets", "replicates", "fractions")
+#: The repository the workflow runs from: a relative `paper_values` not found in the working
+#: directory is read from there (glmeval.checks, glmeval.run_plan).
+REPOSITORY = Path(__file__).resolve().parents[3]
+#: The report's category of a kind's figures where the spec names none (default: Figures): the
+#: reproduction beside the leaderboard and the paper comparison, on the landing page.
+DEFAULT_CATEGORIES = {"reproduction": "Leaderboard"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +112,20 @@ class FigureJob:
     @property
     def tasks(self) -> list[str]:
         return list(self.spec.get("tasks", [self.spec["task"]] if "task" in self.spec else []))
+
+    @property
+    def category(self) -> str:
+        """The report's category: the spec's, else the kind's default (Figures)."""
+        return self.spec.get("category", DEFAULT_CATEGORIES.get(self.kind, "Figures"))
+
+    @property
+    def subcategory(self) -> str:
+        """The report's subcategory: the figure's tasks, or its variants, or what it shows."""
+        if self.tasks:
+            return ", ".join(self.tasks)
+        if "variants" in self.spec:
+            return self.spec["variants"]
+        return {"reproduction": "the paper's numbers"}.get(self.kind, self.kind)
 
 
 @dataclass(frozen=True)
@@ -117,8 +155,51 @@ def _width(config: dict, probe: str) -> float:
     return float(config["probes"][probe].get("width", 1.0))
 
 
-def _why_not(kind: str, spec: dict, config: dict, jobs: Sequence[ProbeJob]) -> str | None:
+def reported_pairs(path: str | Path) -> set[tuple[str, str]]:
+    """The (task, model) of every number in the reported-values table at `path` (a task may be
+    a glob: a cross-task average); read with the standard library, at parse time."""
+    with open(path, newline="") as handle:
+        return {(row.get("task") or "", row.get("model") or "") for row in csv.DictReader(handle)}
+
+
+def _compared_pairs(config: dict, jobs: Sequence[ProbeJob]) -> set[tuple[str, str]]:
+    """The (task or variants, model) pairs the paper comparison sets beside the paper's: each
+    probe run's, and each variants dataset's with measured effects (zero-shot and transfer)."""
+    pairs = {(j.task, j.model) for j in jobs}
+    for name, variants in config.get("variants", {}).items():
+        if effect_column(variants):
+            pairs |= {(name, m) for m in variants.get("zeroshot", {}).get("models", [])}
+    pairs |= {(t.variants, t.job.model) for t in transfer_jobs(config, list(jobs))}
+    return pairs
+
+
+def _why_not_reproduction(config: dict, jobs: Sequence[ProbeJob], paper_values) -> str | None:
+    if not config.get("paper_values"):
+        return "no paper_values are configured: there are no paper numbers to set ours beside"
+    if not jobs:
+        return "the configuration runs no probe: there is no paper comparison table"
+    path = Path(paper_values or config["paper_values"])
+    if not path.exists() and not path.is_absolute() and (REPOSITORY / path).is_file():
+        path = REPOSITORY / path  # shipped with the workflow (as glmeval.run_plan reads it)
+    if not path.exists():
+        return f"paper_values {str(path)!r} is not there"
+    reported = reported_pairs(path)
+    ours = _compared_pairs(config, jobs)
+    if not any(m == model and fnmatchcase(t, task) for task, model in reported for t, m in ours):
+        tasks = sorted({t for t, _ in reported})
+        return (
+            f"none of its tasks and models is one the paper reported ({path.name}: tasks "
+            f"{', '.join(tasks[:6])}{', …' if len(tasks) > 6 else ''})"
+        )
+    return None
+
+
+def _why_not(
+    kind: str, spec: dict, config: dict, jobs: Sequence[ProbeJob], paper_values=None
+) -> str | None:
     """Why `spec` cannot be drawn from what the configuration runs; None when it can."""
+    if kind == "reproduction":
+        return _why_not_reproduction(config, jobs, paper_values)
     if kind == "table1":
         variants = config.get("variants", {}).get(spec["variants"])
         if variants is None:
@@ -188,9 +269,9 @@ def _why_not(kind: str, spec: dict, config: dict, jobs: Sequence[ProbeJob]) -> s
     return None
 
 
-def _auto_specs(config: dict, jobs: Sequence[ProbeJob]) -> dict[str, dict]:
+def _auto_specs(config: dict, jobs: Sequence[ProbeJob], paper_values=None) -> dict[str, dict]:
     """Every kind for every task with probe runs; Table 1 per CAGI5 dataset; Fig. 6 per
-    attribution task."""
+    attribution task; the reproduction where the paper reported one of the runs."""
     specs = {}
     for task in dict.fromkeys(j.task for j in jobs):
         models = config["tasks"][task]["models"]
@@ -204,18 +285,24 @@ def _auto_specs(config: dict, jobs: Sequence[ProbeJob]) -> dict[str, dict]:
         specs[f"{name}_table1"] = {"kind": "table1", "variants": name}
     for task in config.get("attribution", {}).get("tasks", {}):
         specs[f"{task}_attribution"] = {"kind": "attribution", "task": task}
+    if _why_not_reproduction(config, jobs, paper_values) is None:
+        specs["reproduction"] = {"kind": "reproduction"}
     return specs
 
 
-def figure_plan(config: dict, jobs: Sequence[ProbeJob]) -> tuple[list[FigureJob], list[Skipped]]:
+def figure_plan(
+    config: dict, jobs: Sequence[ProbeJob], paper_values: str | Path | None = None
+) -> tuple[list[FigureJob], list[Skipped]]:
     """The figures the configuration asks for (its `figures:` section, else every kind its runs
-    allow) that its runs can draw, and those skipped with the reason."""
-    specs = config.get("figures") or _auto_specs(config, jobs)
+    allow) that its runs can draw, and those skipped with the reason. `paper_values`: the
+    reported-values file (`glmeval.run_plan` resolves it); default the configuration's, read
+    from the working directory, else from the repository."""
+    specs = config.get("figures") or _auto_specs(config, jobs, paper_values)
     made, skipped = [], []
     for name, spec in specs.items():
         spec = {**spec, "_tasks": [spec["task"]] if "task" in spec else spec.get("tasks", [])}
         kind = spec["kind"]
-        reason = _why_not(kind, spec, config, jobs)
+        reason = _why_not(kind, spec, config, jobs, paper_values)
         if reason:
             skipped.append(Skipped(name, kind, reason))
             continue
@@ -230,6 +317,8 @@ def figure_plan(config: dict, jobs: Sequence[ProbeJob]) -> tuple[list[FigureJob]
 
 def figure_inputs(job: FigureJob, config: dict) -> list[str]:
     """The result tables `job` is drawn from."""
+    if job.kind == "reproduction":
+        return [paths.PAPER_COMPARISON.format(ext="csv")]
     if job.kind == "table1":
         return [paths.VARIANT_TABLE1.format(variants=job.spec["variants"], ext="csv")]
     if job.kind == "attribution":
@@ -239,7 +328,7 @@ def figure_inputs(job: FigureJob, config: dict) -> list[str]:
         if planned.get("maps"):
             tables += [
                 paths.ATTRIBUTION_MOTIFS.format(task=task, table=name)
-                for name in ("agreement", "recovery")
+                for name in ("agreement", "recovery", "planted")
             ]
         if "gia" in planned:
             tables.append(paths.ATTRIBUTION_GIA.format(task=task))

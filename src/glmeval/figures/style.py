@@ -38,9 +38,11 @@ GROUP_MARKERS = {
     "control": "X",
     "supervised": "^",
     "one-hot": "s",
+    "k-mer": "D",
 }
 FAMILY_GROUPS = {
     "onehot": "one-hot",
+    "kmer": "k-mer",
     "random_init": "control",
     "sei": "supervised",
     "enformer": "supervised",

@@ -50,6 +50,11 @@ def load_embedder(name: str, model: dict, path: str | None, device: str = "cpu")
             f"model {name!r} reads its features from a file (family features): there is no "
             "model to run on sequences."
         )
+    if family.loader == "kmer":
+        raise ModelError(
+            f"model {name!r} is a k-mer spectrum (family kmer), computed by "
+            "glmeval.models.kmer.write_kmer: there is no model to run on sequences."
+        )
     if family.refusal:
         raise ModelError(f"model {name!r} (family {family.name}): {family.refusal}")
     _check_runtime(name, family, device)

@@ -29,7 +29,7 @@ class LayerModules:
 @dataclass(frozen=True)
 class Family:
     name: str
-    loader: str  # onehot | transformers | sei | tracks | rbp | features | refused
+    loader: str  # onehot | transformers | sei | tracks | rbp | features | kmer | refused
     description: str
     head: str | None = None  # masked_lm | causal_lm: the LM head loaded for logits
     has_cls: bool = False  # token 0 is a CLS token worth probing
@@ -227,12 +227,38 @@ FAMILIES = {
             context="unlimited",
             base_aligned=False,
         ),
+        Family(
+            "kmer",
+            "kmer",
+            "k-mer spectra (counts or frequencies of every k-mer), computed without a network "
+            "(glmeval.models.kmer)",
+            context="unlimited",
+            base_aligned=False,
+        ),
     ]
 }
+
+#: Loaders that run no model: their features are written straight into the artifact (pooled
+#: `mean` at layer 0), with nothing that maps them back to bases.
+NO_NETWORK = ("features", "kmer")
 
 #: A control, not a loader: `{family: random_init, of: <model>, seed: <int>}` is <model>'s
 #: architecture and tokenizer with freshly initialised weights.
 RANDOM_INIT = "random_init"
+
+
+def kmer_width(k: int | list[int], canonical: bool = False) -> int:
+    """The columns of a `kmer` model's spectra: 4**k per k, or with `canonical` one per pair of
+    reverse complements ((4**k + palindromes) / 2; odd k has no palindromes)."""
+    if not isinstance(k, int):
+        return sum(kmer_width(one, canonical) for one in k)
+    if not canonical:
+        return 4**k
+    return (4**k + (4 ** (k // 2) if k % 2 == 0 else 0)) // 2
+
+
+#: The `kmer` family's default `max_memory_gb`.
+KMER_MAX_MEMORY_GB = 16
 
 
 class ModelError(ValueError):

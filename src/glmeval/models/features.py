@@ -163,29 +163,51 @@ def write_features(
             f"{file} are not finite or exceed the float16 range (|x| > {FLOAT16_MAX}); fix or "
             "rescale them."
         )
-    pooled = np.full((len(x), 1, 2, x.shape[-1]), np.nan, dtype=np.float16)
+    pooled = pooled_array(len(x), x.shape[-1])
     pooled[:, 0, 1] = x.mean(axis=1) if per_token else x
+    write_pooled(
+        out_dir,
+        pooled,
+        {
+            **meta,
+            "model": name,
+            "features_file": str(file),
+            "features_sha256": sha256_of(file),
+            "device": "none (features read from a file)",
+        },
+        tokens=x.astype(np.float16) if per_token else None,
+    )
+
+
+def pooled_array(n: int, width: int) -> np.ndarray:
+    """An empty (n, 1, 2, width) float16 pooled array of a one-layer artifact without CLS: its
+    `cls` slot NaN, its `mean` slot (`[:, 0, 1]`) for the caller to fill."""
+    return np.full((n, 1, 2, width), np.nan, dtype=np.float16)
+
+
+def write_pooled(
+    out_dir: str | Path, pooled: np.ndarray, meta: dict, tokens: np.ndarray | None = None
+) -> None:
+    """A standard embedding artifact at `out_dir` (atomically) of features computed without a
+    model: layer 0 only, `pooled` (`pooled_array`, filled) and, where given, its (N, T, D)
+    per-token matrices; `meta` names the model and what made the features."""
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         np.save(tmp / "pooled.npy", pooled)
-        if per_token:
-            np.save(tmp / "tokens.L0.npy", x.astype(np.float16))
+        if tokens is not None:
+            np.save(tmp / "tokens.L0.npy", tokens)
         write_json(
             {
                 **meta,
-                "model": name,
                 "n_layers": 0,
-                "hidden_size": int(x.shape[-1]),
+                "hidden_size": int(pooled.shape[-1]),
                 "has_cls": False,
                 "dtype": "float16",
                 "pooled_shape": list(pooled.shape),
-                "token_layers": [0] if per_token else [],
-                "max_tokens": int(x.shape[1]) if per_token else None,
-                "n_sequences": len(x),
-                "features_file": str(file),
-                "features_sha256": sha256_of(file),
+                "token_layers": [0] if tokens is not None else [],
+                "max_tokens": int(tokens.shape[1]) if tokens is not None else None,
+                "n_sequences": len(pooled),
                 "glmeval_version": __version__,
-                "device": "none (features read from a file)",
             },
             tmp / "meta.json",
         )

@@ -56,13 +56,34 @@ def build_probe(probe: dict, shape: tuple[int, ...], n_out: int) -> torch.nn.Mod
     return architecture(n_tokens, dim, n_out, bn_momentum=bn)
 
 
-def _fit_linear(probe: dict, x: dict, y: dict, seed: int) -> np.ndarray:
+def choose_alpha(probe: dict, task: dict, x: dict, y: dict, seed: int) -> dict:
+    """A probe with `alphas`: each fit on train and scored on valid by the task's headline
+    metric (the mean over its targets), the best chosen; the record metrics.json keeps."""
+    alphas, metric = probe["alphas"], task["metrics"][0]
+    y_valid = y["valid"][:, : len(task["targets"])]  # without a target offset's column
+    if probe["type"] == "logistic":
+        chosen, scores = linear.logistic_grid(
+            x["train"], y["train"], x["valid"], y_valid, alphas, seed, metric
+        )
+    else:
+        chosen, scores = linear.ridge_grid(
+            x["train"], y["train"], x["valid"], y_valid, alphas, metric
+        )
+    return {"alpha": chosen, "alphas": list(alphas), "metric": metric, "valid_scores": scores}
+
+
+def _fit_linear(probe: dict, x: dict, y: dict, seed: int, alpha: float | None = None):
+    """Test predictions of a linear probe fit on its `fit_on` splits, at `alpha` (chosen on a
+    grid) or the probe's own."""
     fit_on = ("train", "valid") if probe.get("fit_on") == "train_valid" else ("train",)
     x_fit = np.concatenate([x[s] for s in fit_on])
     y_fit = np.concatenate([y[s] for s in fit_on])
     if probe["type"] == "logistic":
         hard = probe.get("paper_compat", False)
-        return linear.logistic(x_fit, y_fit, x["test"], probe["alpha"], seed, hard_labels=hard)
+        alpha = probe["alpha"] if alpha is None else alpha
+        return linear.logistic(x_fit, y_fit, x["test"], alpha, seed, hard_labels=hard)
+    if alpha is not None:  # chosen on a grid: fit as the grid scored it
+        return linear.ridge_float64(x_fit, y_fit, x["test"], alpha)
     alpha = probe["alpha"] if probe["type"] == "ridge" else 0.0
     return linear.ridge(x_fit, y_fit, x["test"], alpha)
 
@@ -237,7 +258,11 @@ def train_run(
         if split in fraction_splits:
             rows = subsample(len(y[split]), train_fraction, sample_seed)
             x[split], y[split] = take(x[split], rows), y[split][rows]
-    if probe["type"] in LINEAR_PROBES:
+    extra = None
+    if probe["type"] in LINEAR_PROBES and "alphas" in probe:
+        extra = {"regularisation": choose_alpha(probe, task, x, y, seed)}
+        pred, history = _fit_linear(probe, x, y, seed, extra["regularisation"]["alpha"]), []
+    elif probe["type"] in LINEAR_PROBES:
         pred, history = _fit_linear(probe, x, y, seed), []
     else:
         pred, history, model = _fit_neural(probe, task, x, y, seed, device)
@@ -257,6 +282,7 @@ def train_run(
             "train_fraction": train_fraction,
             "n_train": len(y["train"]),
         },
+        extra,
     )
 
 
@@ -406,9 +432,12 @@ def _made_by(embedding_dirs: dict[str, str | Path]) -> dict:
     return {key: meta.get(key) for key in ("model", "snapshot", "device")}
 
 
-def write_probe_results(task, test: pd.DataFrame, y_test, pred, history, out_dir, keys) -> None:
+def write_probe_results(
+    task, test: pd.DataFrame, y_test, pred, history, out_dir, keys, extra: dict | None = None
+) -> None:
     """Tidy metric rows (per target, plus `_mean` over targets of a multi-target task) and the
-    test-set predictions, written atomically."""
+    test-set predictions, written atomically; `extra` (an alpha chosen on a grid) is kept in
+    metrics.json beside them."""
     targets = task["targets"]
     per_target = {
         target: evaluate(task["metrics"], y_test[:, j], pred[:, j])
@@ -430,4 +459,4 @@ def write_probe_results(task, test: pd.DataFrame, y_test, pred, history, out_dir
         predictions[f"{target}_pred"] = pred[:, j]
     out_dir = Path(out_dir)
     write_parquet(predictions, out_dir / "predictions.parquet")
-    write_json({"rows": rows, "history": history}, out_dir / "metrics.json")
+    write_json({"rows": rows, "history": history, **(extra or {})}, out_dir / "metrics.json")
