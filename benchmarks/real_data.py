@@ -75,8 +75,11 @@ def configuration(shared: Path, data: Path, seeds: list[int], gue: list[int]) ->
         "ridge_cv": {"type": "ridge", "alphas": ALPHAS},
         "logistic_cv": {"type": "logistic", "alphas": ALPHAS},
         "rep_cnn_1": {k: v for k, v in probe["rep_cnn_1"].items() if k != "<<"},
+        # a diagnosis, not a recipe: the paper's one-hot CNN with batch-norm statistics that
+        # follow the weights within an epoch of a small training set (Keras momentum 0.9)
+        "onehot_cnn_bn09": {**probe["onehot_cnn"], "bn_momentum": 0.9},
     }
-    for name in onehot_networks:
+    for name in (*onehot_networks, "onehot_cnn_bn09"):
         probes[name]["models"] = ["onehot"]
     probes["chip_cnn"].pop("model_overrides", None)  # it names the paper's NT
     probes["rep_cnn_1"]["models"] = ["mistral_dna"]
@@ -105,7 +108,9 @@ def configuration(shared: Path, data: Path, seeds: list[int], gue: list[int]) ->
             "targets": ["activity"],
             "source": {"table": str(data / "wtc11.parquet")},
             "models": list(models),
-            "probes": ["onehot_cnn", "resnet", "mprann", "ridge", "ridge_cv", "rep_cnn_1"],
+            "probes": [
+                "onehot_cnn", "onehot_cnn_bn09", "resnet", "mprann", "ridge", "ridge_cv", "rep_cnn_1"
+            ],
             "probe_layers": {"mistral_dna": "all"},
             "baseline": {"model": "onehot", "probe": "onehot_cnn"},
         }
