@@ -109,7 +109,13 @@ def configuration(shared: Path, data: Path, seeds: list[int], gue: list[int]) ->
             "source": {"table": str(data / "wtc11.parquet")},
             "models": list(models),
             "probes": [
-                "onehot_cnn", "onehot_cnn_bn09", "resnet", "mprann", "ridge", "ridge_cv", "rep_cnn_1"
+                "onehot_cnn",
+                "onehot_cnn_bn09",
+                "resnet",
+                "mprann",
+                "ridge",
+                "ridge_cv",
+                "rep_cnn_1",
             ],
             "probe_layers": {"mistral_dna": "all"},
             "baseline": {"model": "onehot", "probe": "onehot_cnn"},
@@ -122,16 +128,24 @@ def configuration(shared: Path, data: Path, seeds: list[int], gue: list[int]) ->
             "kind": "binary",
             "targets": ["label"],
             "source": {
-                "files": {s: str(folder / f"{f}.csv") for s, f in zip(
-                    ("train", "valid", "test"), ("train", "dev", "test"))}
+                "files": {
+                    s: str(folder / f"{f}.csv")
+                    for s, f in zip(("train", "valid", "test"), ("train", "dev", "test"))
+                }
             },
             "models": [m for m in models if m != "mistral_dna" or index != 1],
             "probes": ["chip_cnn", "logistic", "logistic_cv", "rep_cnn_1"],
             "probe_layers": {"mistral_dna": "all"},
             "baseline": {"model": "onehot", "probe": "chip_cnn"},
         }
-    return {"seeds": seeds, "device": "cpu", "offline": True, "tasks": tasks,
-            "models": models, "probes": probes}
+    return {
+        "seeds": seeds,
+        "device": "cpu",
+        "offline": True,
+        "tasks": tasks,
+        "models": models,
+        "probes": probes,
+    }
 
 
 def main() -> None:
@@ -146,15 +160,26 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="glmeval-real-"))
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
-    wtc11_table(SHARED).to_parquet(data / "wtc11.parquet", index=False)
+    if not (data / "wtc11.parquet").exists():  # rewritten, it would redo every job
+        wtc11_table(SHARED).to_parquet(data / "wtc11.parquet", index=False)
     config = configuration(SHARED, data, args.seeds, args.gue)
     config_path = work / "real_data.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     start = time.perf_counter()
     command = [
-        str(BIN / "snakemake"), "results/tables/leaderboard.md", "results/tables/probe_summary.csv",
-        "--snakefile", str(REPO / "Snakefile"), "--configfile", str(config_path),
-        "--directory", str(work), "--cores", str(args.cores), "--show-failed-logs", "--quiet",
+        str(BIN / "snakemake"),
+        "results/tables/leaderboard.md",
+        "results/tables/probe_summary.csv",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(config_path),
+        "--directory",
+        str(work),
+        "--cores",
+        str(args.cores),
+        "--show-failed-logs",
+        "--quiet",
     ]
     subprocess.run(command, check=True, cwd=REPO)
     seconds = time.perf_counter() - start

@@ -301,3 +301,30 @@ def test_a_task_whose_splits_share_copies_is_marked(run, tmp_path):
     )
     assert leakage_landing(leakage_path) == [{"task": "mpra", "shared": "train-valid: 732 near"}]
     assert leakage_landing(tmp_path / "absent.csv") == []
+
+
+def test_each_row_says_its_kind_of_representation(run, tmp_path):
+    """The configured models' kinds (glmeval.cards.representation_kind) reach the CSV's `kind`
+    column and the Markdown's, so a k-mer spectrum is told apart from one-hot and a gLM."""
+    from glmeval.cards import representation_kind
+
+    models = {
+        "onehot": {"family": "onehot"},
+        "good": {"family": "kmer", "k": [4, 5, 6]},
+        "gpn": {"family": "masked_lm"},
+    }
+    kinds = {name: representation_kind(model) for name, model in models.items()}
+    assert kinds == {"onehot": "one-hot", "good": "k-mer", "gpn": "language model"}
+    paths = {
+        n: run["root"] / "results" / "tables" / f"probe_{n}.csv"
+        for n in ("summary", "comparisons", "metrics")
+    }
+    args = (paths["summary"], paths["comparisons"], paths["metrics"])
+    write_leaderboard(
+        *args, tmp_path / "b.csv", tmp_path / "b.md", N_BOOT, run["root"], kinds=kinds
+    )
+    board = pd.read_csv(tmp_path / "b.csv", keep_default_na=False)
+    assert set(board.loc[board.model == "good", "kind"]) == {"k-mer"}
+    assert set(board.loc[~board.model.isin(models), "kind"]) == {""}  # not configured: blank
+    table = (tmp_path / "b.md").read_text()
+    assert "| model | kind | best probe" in table and "| good | k-mer |" in table

@@ -76,6 +76,28 @@ TASK_HEAD = re.compile(r"For(Sequence|Token|MultipleChoice|QuestionAnswering)\w*
 _WIDTH_KEYS = ("hidden_size", "d_model", "n_embd", "dim")
 #: The mark of an overlapping model in figures, explained in their footnote.
 MARK = "†"
+#: The kind of representation each family gives (the figures' markers, the leaderboard's column);
+#: a transformers family, or one not listed, is a language model.
+FAMILY_KINDS = {
+    "onehot": "one-hot",
+    "kmer": "k-mer",
+    "random_init": "control",
+    "sei": "supervised",
+    "enformer": "supervised",
+    "borzoi": "supervised",
+    "rbp": "supervised",
+    "supervised": "supervised",
+}
+
+
+def representation_kind(model: dict) -> str:
+    """language model, control, supervised, one-hot or k-mer: the kind of representation a
+    configured model gives (a `features` model: supervised where it says so)."""
+    if model.get("supervised"):
+        return "supervised"
+    return FAMILY_KINDS.get(model["family"], "language model")
+
+
 NOT_FROZEN = "not zero-shot / not frozen-only"
 
 

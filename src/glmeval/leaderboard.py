@@ -55,6 +55,7 @@ COLUMNS = [
     "target",
     "train_fraction",
     "model",
+    "kind",
     "probe",
     "representation",
     "layer",
@@ -162,6 +163,7 @@ def leaderboard(
     seed: int = 0,
     level: float = 0.95,
     leakage: dict[str, str] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per task × metric, each model's best configuration at full data and headline target
     (chosen on the observed test data, not per resample) with its summary mean and CI, its
@@ -172,7 +174,8 @@ def leaderboard(
     after the ranked models, without a rank. `load_predictions(run key + seed)` gives a run's
     predictions (`id`, targets, `<target>_pred`); every model's test ids must agree.
     `leakage`: {task: what its splits share} (glmeval.data.leakage.leakage_marks), each row's
-    `leakage` (empty for a task without copies across its splits)."""
+    `leakage` (empty for a task without copies across its splits). `kinds`: {model: its kind
+    of representation} (glmeval.cards.representation_kind), each row's `kind`."""
     comparison_rows = {
         tuple(row[k] for k in CONFIGURATION): row for row in comparisons.to_dict("records")
     }
@@ -216,6 +219,7 @@ def leaderboard(
         return pd.DataFrame(columns=COLUMNS)
     board = pd.concat(parts, ignore_index=True)
     board["leakage"] = [(leakage or {}).get(task, "") for task in board["task"]]
+    board["kind"] = [(kinds or {}).get(model, "") for model in board["model"]]
     board = board[COLUMNS]
     return board.sort_values(["task", "metric", "rank", "model"], kind="stable").reset_index(
         drop=True
@@ -357,7 +361,8 @@ def _config_text(row) -> str:
 
 
 def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
-    """The stability summary, then one table per task × metric."""
+    """The stability summary, then one table per task × metric (with each model's kind where
+    the board has them)."""
     pct = _pct(level)
     lines = [
         "# Leaderboard",
@@ -374,6 +379,7 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
         "",
         *_stability_lines(board, level),
     ]
+    with_kind = any(isinstance(k, str) and k for k in board.get("kind", ()))  # kinds given
     for (task, metric), group in board.groupby(["task", "metric"], sort=True):
         head = group.iloc[0]
         about = f"Target `{head.target}`, train fraction {head.train_fraction:g}"
@@ -392,6 +398,7 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
                 if r.training_overlap == ""
                 else f"— ({MARK} {NOT_FROZEN}: {r.training_overlap})",
                 r.model,
+                *([r.kind] if with_kind else []),
                 _config_text(r),
                 f"{_num(r.mean)} [{_num(r.ci_low)}, {_num(r.ci_high)}]",
                 "—"
@@ -404,6 +411,7 @@ def to_markdown(board: pd.DataFrame, level: float = 0.95) -> str:
         header = [
             f"rank [{pct}]",
             "model",
+            *(["kind"] if with_kind else []),
             "best probe (representation, layer)",
             f"mean [{pct} CI]",
             f"Δ vs baseline [{pct} CI]",
@@ -427,10 +435,11 @@ def write_leaderboard(
     n_boot: int = 1000,
     root: str | Path = ".",
     leakage_path: str | Path | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> None:
     """The leaderboard CSV and its Markdown rendering from the stats tables, reading each run's
     predictions from its directory under `root`; tasks whose splits share copies (the leakage
-    table at `leakage_path`, if given) are marked."""
+    table at `leakage_path`, if given) are marked; `kinds` as `leaderboard`'s."""
     from glmeval.data.leakage import leakage_marks
 
     marks = leakage_marks(pd.read_csv(leakage_path)) if leakage_path else {}
@@ -441,6 +450,7 @@ def write_leaderboard(
         predictions_loader(root),
         n_boot,
         leakage=marks,
+        kinds=kinds,
     )
     write_csv(board, csv_path)
     with atomic_path(md_path) as tmp:

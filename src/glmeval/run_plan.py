@@ -191,6 +191,11 @@ class RunPlan:
         """Every download the tasks, variants, models and attribution use (`download`)."""
         return [paths.DOWNLOAD.format(download=d) for d in glm_config.downloads_needed(self.config)]
 
+    @property
+    def model_kinds(self) -> dict[str, str]:
+        """Each configured model's kind of representation (the leaderboard's `kind`)."""
+        return {n: cards.representation_kind(m) for n, m in self.config["models"].items()}
+
     def model_names(self, kmer: bool) -> str:
         """A wildcard pattern of the configured models that are (not) k-mer spectra."""
         return plan.kmer_names_pattern(self.config, kmer)

@@ -149,6 +149,7 @@ rule leaderboard:
         runtime=120,
     params:
         n_boot=config["bootstrap"],
+        kinds=PLAN.model_kinds,
     script:
         "../scripts/leaderboard.py"
 

@@ -11,4 +11,5 @@ write_leaderboard(
     snakemake.output.md,
     n_boot=snakemake.params.n_boot,
     leakage_path=snakemake.input.leakage,
+    kinds=snakemake.params.kinds,
 )

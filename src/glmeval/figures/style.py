@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from glmeval.cards import MARK, NOT_FROZEN
+from glmeval.cards import MARK, NOT_FROZEN, representation_kind
 from glmeval.figures.plan import METRIC_LABELS
 from glmeval.io import atomic_path
 from glmeval.vocabulary import strand_view
@@ -39,16 +39,6 @@ GROUP_MARKERS = {
     "supervised": "^",
     "one-hot": "s",
     "k-mer": "D",
-}
-FAMILY_GROUPS = {
-    "onehot": "one-hot",
-    "kmer": "k-mer",
-    "random_init": "control",
-    "sei": "supervised",
-    "enformer": "supervised",
-    "borzoi": "supervised",
-    "rbp": "supervised",
-    "supervised": "supervised",
 }
 PROBE_TYPE_LABELS = {
     "ridge": "Ridge",
@@ -83,12 +73,7 @@ class Labels:
         models = config.get("models", {})
         return cls(
             models={n: m.get("label", n) for n, m in models.items()},
-            groups={
-                n: "supervised"
-                if m.get("supervised")
-                else FAMILY_GROUPS.get(m["family"], "language model")
-                for n, m in models.items()
-            },
+            groups={n: representation_kind(m) for n, m in models.items()},
             probe_types={n: p["type"] for n, p in config.get("probes", {}).items()},
             order=tuple(models),
             overlaps=config.get("overlaps", {}),
