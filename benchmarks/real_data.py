@@ -6,17 +6,18 @@ Representations: one-hot DNA through the paper's networks (its one-hot CNN, Resi
 MPRAnn for lentiMPRA, its ChIP-seq CNN for TF binding); base composition and dinucleotide
 frequencies (the one-hot family's mean, k = 1 and 2) with the paper's fixed-alpha linear probes;
 the 4-6-mer spectrum (`kmer` family) with ridge / logistic regression whose alpha is chosen on
-the validation split; and the real Mistral-DNA 1M's every layer (cls and mean) with the paper's
+the validation split; and the real Mistral-DNA 1M's every layer (mean-pooled) with the paper's
 linear probes, plus ridge / logistic with a chosen alpha, and its last layer's tokens through
 the paper's language-model CNN probe (`rep_cnn`; the ChIP-seq CNN's pools need 32 tokens, more
-than its BPE gives a 101-nt sequence).
+than its BPE gives a 101-nt sequence). One diagnosis beside the recipes: the paper's one-hot CNN
+with Keras batch-norm momentum 0.9 (`onehot_cnn_bn09`; docs/benchmarks.md, Real data).
 
 Splits. lentiMPRA WTC11 has only its redistributor's `val` and `test` files: `test` is the test
 split; `val` is cut into train (80 %) and valid (20 %) by element, so both orientations of an
 element (`<id>_F`, `<id>_R`) fall on one side. GUE's train/dev/test are its own. Mistral-DNA was
-fine-tuned on GUE tf1 (task 1): it runs on tasks 0 and 2 only.
+fine-tuned on GUE tf1 (task 1), so it is left out of that task; the default runs task 0.
 
-    python benchmarks/real_data.py [--workdir DIR] [--seeds 0 1 2] [--gue 0] [--cores 2]
+    python benchmarks/real_data.py [--workdir DIR] [--seeds 0] [--gue 0] [--cores 2]
 
 Prints each task's leaderboard (best probe per representation, its 95 % CI, its rank and rank
 interval) and the wall time; the run's files stay in --workdir (results/tables/).
@@ -151,7 +152,7 @@ def configuration(shared: Path, data: Path, seeds: list[int], gue: list[int]) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--gue", type=int, nargs="+", default=[0])
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
