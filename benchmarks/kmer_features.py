@@ -68,9 +68,10 @@ def run_case(name: str, n: int, length: int) -> dict:
             extract(embedder, seqs, Path(tmp) / "art", token_layers=[], batch_size=64)
             features = np.load(Path(tmp) / "art" / "pooled.npy", mmap_mode="r").nbytes
     else:
-        from glmeval.models.kmer import spectra, width
+        from glmeval.models.families import kmer_width
+        from glmeval.models.kmer import spectra
 
-        out = np.zeros((n, width(spec)), dtype=np.float16)
+        out = np.zeros((n, kmer_width(spec["k"], spec["canonical"])), dtype=np.float16)
         spectra(seqs, spec["k"], spec["canonical"], out=out)
         features = out.nbytes
     seconds = time.perf_counter() - started

@@ -14,7 +14,7 @@ from conftest import REPO
 
 from glmeval.config import ConfigError, validate_config
 from glmeval.models.families import kmer_width
-from glmeval.models.kmer import columns_of, feature_names, spectra, width, write_kmer
+from glmeval.models.kmer import columns_of, feature_names, spectra, write_kmer
 from glmeval.probes import linear
 from glmeval.probes.inputs import load_features
 
@@ -96,7 +96,7 @@ def test_the_artifact_loads_as_a_pooled_mean_and_records_the_features(tmp_path):
     mean = load_features(tmp_path / "art", "mean", 0)
     expected = spectra(seqs, [2, 3], canonical=True, scale="frequency")
     np.testing.assert_allclose(mean, expected, atol=1e-3)
-    assert mean.shape == (12, width(model)) == (12, 10 + 32)
+    assert mean.shape == (12, kmer_width([2, 3], canonical=True)) == (12, 10 + 32)
     with pytest.raises(ValueError, match="no 'cls' representation"):
         load_features(tmp_path / "art", "cls", 0)
     meta = json.loads((tmp_path / "art" / "meta.json").read_text())

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from glmeval.data.sequence import ALPHABET
-from glmeval.models.families import ModelError
+from glmeval.models.families import ModelError, kmer_width
 from glmeval.models.features import pooled_array, write_pooled
 
 _CODES = np.full(256, 4, dtype=np.uint8)
@@ -56,12 +56,6 @@ def columns_of(k: int, canonical: bool) -> tuple[np.ndarray, int]:
     representative = np.minimum(ids, reverse)
     names, column = np.unique(representative, return_inverse=True)
     return column.astype(np.int64), len(names)
-
-
-def width(model: dict) -> int:
-    """The number of features (columns) of a kmer model."""
-    canonical = bool(model.get("canonical", False))
-    return sum(columns_of(k, canonical)[1] for k in ks_of(model))
 
 
 def kmer_name(kmer_id: int, k: int) -> str:
@@ -155,7 +149,7 @@ def write_kmer(name: str, model: dict, seqs: Sequence[str], out_dir: str | Path,
             f"model {name!r}: sequences of up to {longest} bases give counts beyond the float16 "
             "range of the stored features (65504); set scale: frequency."
         )
-    pooled = pooled_array(len(seqs), width(model))
+    pooled = pooled_array(len(seqs), kmer_width(ks, canonical))
     spectra(seqs, ks, canonical, scale, out=pooled[:, 0, 1])
     write_pooled(
         out_dir,
