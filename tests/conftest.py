@@ -64,8 +64,8 @@ STAGED_DOWNLOAD = "standin_models"
 @pytest.fixture(scope="session")
 def workflow_config(tmp_path_factory, standins) -> Path:
     """The demo, smaller (the language models' neural probes shorter or left out, tiny_nt's
-    layer sweep on one task, the grammar task without tiny_mistral), plus features from a file
-    and, where ../shared is present, the real
+    layer sweep on one task, the grammar task without tiny_mistral), plus features from a file,
+    tiny_mistral fine-tuned with LoRA for one epoch and, where ../shared is present, the real
     pretrained Mistral-DNA checkpoint on one task and Task 3 on the real CAGI5 variants:
     zero-shot scores of every variant of the 15 elements, the activity probes transferred
     to 230-nt windows of LDLR, F9 and PKLR, and the families the paper adds (GPN and Sei
@@ -143,6 +143,10 @@ def workflow_config(tmp_path_factory, standins) -> Path:
             },
         }
         _stage_download(root / "downloads" / STAGED_DOWNLOAD)
+    # fine-tuning (docs/finetuning.md): LoRA adapters of tiny_mistral under the CNN head
+    config["probes"]["lora_cnn"] = {**config["probes"]["rep_cnn"], "finetune": "lora"}
+    config["probes"]["lora_cnn"]["models"] = ["tiny_mistral"]
+    config["tasks"]["motif_activity"]["probes"].append("lora_cnn")
     for probe in config["probes"].values():
         if probe["type"] in ("rep_mlp", "rep_cnn"):
             probe["layers"] = "last"  # the layer sweep is the linear probes'

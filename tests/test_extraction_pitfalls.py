@@ -13,7 +13,7 @@ from standin_builders import remote_tokenizer, save_standin
 
 from glmeval.data.sequence import reverse_complement
 from glmeval.data.variants import RowSequences, make_windows
-from glmeval.embed import _content, align_reverse, extract, pool
+from glmeval.embed import align_reverse, content_mask, extract, pool
 from glmeval.models import Encoded, TokenizationError, load_embedder
 from glmeval.models.families import FAMILIES as REGISTRY
 from glmeval.zeroshot import (
@@ -355,8 +355,8 @@ def test_a_sequence_padded_in_a_batch_has_its_states_alone(
         states[:, 1, : len(short)], alone[:, 0], rtol=1e-5, atol=1e-5 * scale
     )
     assert not mask[1, len(short) :].any()
-    pooled = pool(states, _content(batch, mask), model.has_cls)[1]  # (layers, [cls, mean], D)
-    pooled_alone = pool(alone, _content([short], alone_mask), model.has_cls)[0]
+    pooled = pool(states, content_mask(batch, mask), model.has_cls)[1]  # (layers, [cls, mean], D)
+    pooled_alone = pool(alone, content_mask([short], alone_mask), model.has_cls)[0]
     torch.testing.assert_close(pooled, pooled_alone, rtol=1e-5, atol=1e-5 * scale, equal_nan=True)
     # the engine, batched with a longer sequence, against the sequence run alone
     extract(model, [LONG, SHORT], tmp_path / "batched", batch_size=2)

@@ -90,6 +90,16 @@ FAMILY_KINDS = {
 }
 
 
+#: A fine-tuning probe's kind in the leaderboard: how it trains, then its head (LoRA-CNN).
+FINETUNE_LABELS = {"lora": "LoRA", "full": "Full-FT", "scratch": "Scratch"}
+
+
+def finetune_kind(probe: dict) -> str:
+    """A fine-tuning probe's kind: LoRA-CNN, Full-FT-MLP, Scratch-CNN, ..."""
+    head = "MLP" if probe["type"] == "rep_mlp" else "CNN"
+    return f"{FINETUNE_LABELS[probe['finetune']]}-{head}"
+
+
 def representation_kind(model: dict) -> str:
     """language model, control, supervised, one-hot or k-mer: the kind of representation a
     configured model gives (a `features` model: supervised where it says so)."""

@@ -26,7 +26,7 @@ from glmeval.plan import (
     probe_jobs,
     probe_settings,
 )
-from glmeval.probes.kinds import LINEAR_PROBES, PROBE_TASK_KINDS, TOKEN_PROBES
+from glmeval.probes.kinds import FINETUNE_HEADS, LINEAR_PROBES, PROBE_TASK_KINDS, TOKEN_PROBES
 from glmeval.storage import GB, BudgetError, sequence_length, task_size, token_storage
 from glmeval.vocabulary import INPUT_GRADIENTS, MIN_NULL_DRAWS, TOKENS
 
@@ -232,8 +232,90 @@ def reference_errors(config: dict) -> list[str]:
                 continue
         errors += _model_errors(model_name, model_settings(config, model_name), config["tasks"])
     if not errors:
+        errors += _finetune_errors(config)
+    if not errors:
         errors += _context_errors(config)
     return errors
+
+
+def _finetune_errors(config: dict) -> list[str]:
+    """Fine-tuning (docs/finetuning.md) asked of a model without a language model to train, with
+    a head that is not a network or a task of two sequences; its settings on other probes; a
+    fine-tuned run asked to be transferred or explained (both read a frozen model)."""
+    errors, probes = [], config["probes"]
+    for name, probe in probes.items():
+        kind = probe.get("finetune")
+        if "gradient_checkpointing" in probe and not kind:
+            errors.append(
+                f"probes.{name}.gradient_checkpointing applies only to fine-tuning probes "
+                "(finetune: lora, full or scratch); drop it"
+            )
+        if "lora" in probe and kind != "lora":
+            errors.append(f"probes.{name}.lora applies only to finetune: lora; drop it")
+        if kind and probe["type"] not in FINETUNE_HEADS:
+            errors.append(
+                f"probes.{name}.type: a fine-tuned model's head is a network on one sequence, "
+                f"one of {', '.join(FINETUNE_HEADS)}; not {probe['type']}"
+            )
+    for task_name, task in config["tasks"].items():
+        for name in [p for p in task["probes"] if "finetune" in probes.get(p, {})]:
+            where = f"tasks.{task_name}.probes: {name!r}"
+            if "splicing" in task["source"]:
+                errors.append(
+                    f"{where} fine-tunes a model on one sequence per row, and this splicing task "
+                    "has two (left, right); drop the probe from the task"
+                )
+            for model_name in probes[name].get("models", task["models"]):
+                if model_name in task["models"]:
+                    error = _finetune_model_error(config, where, name, model_name)
+                    errors += [error] if error else []
+    tuned = {p for p in probes if "finetune" in probes[p]}
+    for variants_name, variants in config.get("variants", {}).items():
+        for i, entry in enumerate(variants.get("transfer", [])):
+            for probe in sorted(tuned & set(entry["probes"])):
+                errors.append(
+                    f"variants.{variants_name}.transfer[{i}].probes: {probe!r} fine-tunes its "
+                    "model, and transfer scores variants with the frozen model's embeddings; "
+                    "list frozen probes only"
+                )
+    for task_name, spec in config.get("attribution", {}).get("tasks", {}).items():
+        named = [m.get("probe") for m in spec.get("maps", [])]
+        named += [spec.get("gia", {}).get("probe"), spec.get("reference", {}).get("probe")]
+        for probe in sorted(tuned & set(named)):
+            errors.append(
+                f"attribution.tasks.{task_name}: probe {probe!r} fine-tunes its model, and "
+                "attribution explains a frozen model's probe; name a frozen probe"
+            )
+    return errors
+
+
+def _finetune_model_error(config: dict, where: str, probe_name: str, model_name: str):
+    """Why probe `probe_name` cannot fine-tune model `model_name` (None: it can)."""
+    model = config["models"][model_name]
+    family = FAMILIES[model_settings(config, model_name)["family"]]
+    fix = f"list the probe's models without it (probes.{probe_name}.models)"
+    if model["family"] == RANDOM_INIT:
+        return (
+            f"{where}: model {model_name!r} is a random_init control; fine-tuning from random "
+            f"weights is finetune: scratch on its model {model['of']!r}: {fix}"
+        )
+    if family.loader != "transformers":
+        return (
+            f"{where}: model {model_name!r} (family {family.name}) has no language model to "
+            "fine-tune (one-hot, k-mer, features and supervised models are not trained here): "
+            f"{fix}, or drop the probe from the task"
+        )
+    lora = probe_settings(config, probe_name, model_name).get("lora", {})
+    if config["probes"][probe_name]["finetune"] == "lora" and not (
+        lora.get("target_modules") or family.lora_targets
+    ):
+        return (
+            f"probes.{probe_name}.lora.target_modules: family {family.name} (model "
+            f"{model_name!r}) has no default LoRA targets; name its attention and feed-forward "
+            f"projections (for this model alone: probes.{probe_name}.model_overrides."
+            f"{model_name}.lora.target_modules)"
+        )
+    return None
 
 
 def _split_source_errors(task_name: str, source: dict) -> list[str]:

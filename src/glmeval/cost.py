@@ -100,6 +100,7 @@ GPU_RULES = frozenset(
         "extract_embeddings",
         "extract_token_states",
         "train_probes",
+        "finetune",
         "train_rbp_model",
         "zeroshot_scores",
         "transfer_effects",
@@ -188,6 +189,47 @@ def probe_flops(probe_json: str, shape: tuple[int, ...], n_out: int) -> tuple[fl
     return counter.get_total_flops() / 2, sum(p.numel() for p in module.parameters())
 
 
+#: FLOP per parameter per token of a training step: the forward pass 2, the backward pass 4
+#: (gradients of the activations and of the weights), 2 for LoRA's frozen weights (those of the
+#: activations only); gradient checkpointing runs the forward pass again (2 more).
+TRAIN_STEP_FLOPS = {"full": 6, "scratch": 6, "lora": 4}
+CHECKPOINTING_FLOPS = 2
+#: Bytes of activations a transformer layer keeps for its backward pass, per token and hidden
+#: unit, in 16-bit precision without stored attention scores (Korthikanti et al. 2022: 34 s b h);
+#: with gradient checkpointing a layer keeps its input only (2), and one layer is recomputed.
+ACTIVATION_BYTES, CHECKPOINTED_BYTES = 34, 2
+#: Bytes per trained weight besides the weight: its gradient and Adam's two moments (fp32).
+OPTIMIZER_BYTES = 12
+#: LoRA's trained share of the weights (rank 8 on the projections: about 1 %).
+LORA_SHARE = 0.01
+
+
+def finetune_flops(
+    probe: dict, parameters: float, splits: dict, tokens: float, fraction: float = 1.0
+) -> float:
+    """FLOPs of one fine-tuning run of `probe` over a task of `splits` sequences of `tokens`
+    tokens: `max_epochs` epochs of training steps on the train fraction and forward passes on
+    valid, then the test predictions."""
+    step = TRAIN_STEP_FLOPS[probe["finetune"]]
+    step += CHECKPOINTING_FLOPS * bool(probe.get("gradient_checkpointing"))
+    epoch = (step * splits["train"] * fraction + 2 * splits["valid"]) * parameters * tokens
+    return probe["max_epochs"] * epoch + 2 * splits["test"] * parameters * tokens
+
+
+def finetune_gpu_bytes(
+    probe: dict, parameters: float, tokens: int, hidden: int, n_layers: int
+) -> float:
+    """GPU memory of fine-tuning at the probe's `batch_size`: fp32 weights, the trained weights'
+    gradients and Adam's states, and the activations kept for the backward pass."""
+    trained = parameters * (LORA_SHARE if probe["finetune"] == "lora" else 1)
+    states = probe["batch_size"] * tokens * hidden
+    if probe.get("gradient_checkpointing"):
+        activations = states * (CHECKPOINTED_BYTES * n_layers + ACTIVATION_BYTES)
+    else:
+        activations = states * ACTIVATION_BYTES * n_layers
+    return MEMORY_BYTES * parameters + OPTIMIZER_BYTES * trained + activations
+
+
 class CostModel:
     """The cost of one configuration's plan on `device` (gpu: a cluster's GPU rules; cpu:
     everything on the CPU, as on this project's test machine)."""
@@ -198,6 +240,8 @@ class CostModel:
         self.profile = profile or Profile()
         self.device = device
         self.rules: dict[str, RuleCost] = {}
+        #: the largest fine-tuning job's GPU memory (`finetune_gpu_bytes`)
+        self.finetune_gpu_bytes = 0.0
 
     def _rule(self, name: str) -> RuleCost:
         return self.rules.setdefault(name, RuleCost(name))
@@ -319,8 +363,41 @@ class CostModel:
             seconds += RUN_SECONDS + epochs * max(compute, read) + test
         return seconds, mem, written
 
+    def finetune_group(self, group) -> tuple[float | None, float, float, float]:
+        """(seconds, host memory MB, bytes written, GPU bytes) of one fine-tuning job."""
+        splits = split_sizes(self.config, group.task)
+        size = storage.task_size(self.config, group.task)
+        shape = size and storage.token_shape(self.config, group.model, size.length)
+        if splits is None or not shape:
+            return None, BASE_MEM_MB, 0.0, 0.0
+        probe = plan.probe_settings(self.config, group.probe, group.model)
+        weights = parameters(self.config, group.model)
+        n_layers = plan.model_settings(self.config, group.model).get("n_layers", 0)
+        views = 1 + (plan.model_settings(self.config, group.model).get("strands") == "both")
+        flops = sum(
+            finetune_flops(probe, weights, splits, shape[0] * views, run.train_fraction)
+            for run in group.runs
+        )
+        gpu = self._device("finetune") == GPU
+        seconds = JOB_SECONDS + len(group.runs) * (
+            LOAD_SECONDS + weights * MEMORY_BYTES / 1e6 / READ_MB_PER_S
+        )
+        seconds += flops / (GPU_FLOPS if gpu else CPU_FLOPS)
+        saved = weights * (LORA_SHARE if probe["finetune"] == "lora" else 1) * MEMORY_BYTES
+        written = len(group.runs) * (saved + splits["test"] * self._n_out(group.task) * 16)
+        copies = 3 if probe["finetune"] == "lora" else 6
+        memory = BASE_MEM_MB + copies * weights * MEMORY_BYTES / 1e6
+        return seconds, memory, written, finetune_gpu_bytes(probe, weights, *shape, n_layers)
+
     def probes(self) -> None:
         for group in self.plan.probe_groups:
+            if plan.finetuned(self.config, group.probe):
+                rule = self._rule("finetune")
+                seconds, mem, written, gpu_bytes = self.finetune_group(group)
+                rule.add(seconds, self._device(rule.rule), "training", mem)
+                rule.disk_bytes += written
+                self.finetune_gpu_bytes = max(self.finetune_gpu_bytes, gpu_bytes)
+                continue
             linear = self.config["probes"][group.probe]["type"] in LINEAR_PROBES
             rule = self._rule("fit_linear_probes" if linear else "train_probes")
             seconds, mem, written = self.probe_group_seconds(group, rule.rule)
@@ -453,6 +530,7 @@ def report(config: dict, profile_dir: str | Path | None = None, device: str = GP
         }
     )
     token_budget = model.plan.token_storage.budget
+    tuned = "finetune" in rules
     header = list(rows[0])
     lines = [
         pipe_table(header, [list(r.values()) for r in rows], right=header[1:]),
@@ -466,4 +544,11 @@ def report(config: dict, profile_dir: str | Path | None = None, device: str = GP
             "(docs/benchmarks.md, Cost model)."
         ),
     ]
+    if tuned:
+        lines.insert(
+            2,
+            f"fine-tuning: the largest job needs {storage.format_gb(model.finetune_gpu_bytes)} "
+            "of GPU memory at its batch size (weights, gradients, Adam's states, activations); "
+            "its training hours count every epoch up to max_epochs.",
+        )
     return "\n".join(lines)

@@ -311,14 +311,14 @@ def _run_batch(embedder, encoded, reverse, rows, token_layers, writer) -> None:
     outputs for writing."""
     batch = [encoded[i] for i in rows]
     states, mask = embedder.hidden_states(batch)
-    content = _content(batch, mask)
+    content = content_mask(batch, mask)
     outputs = {}
     if reverse is not None:
         outputs["pooled.forward"] = pool(states, content, embedder.has_cls)
         reversed_batch = [reverse[i] for i in rows]
         r_states, r_mask = embedder.hidden_states(reversed_batch)
         outputs["pooled.reverse"] = pool(
-            r_states, _content(reversed_batch, r_mask), embedder.has_cls
+            r_states, content_mask(reversed_batch, r_mask), embedder.has_cls
         )
         aligned, paired = align_reverse(r_states, batch, reversed_batch)
         del r_states
@@ -329,7 +329,7 @@ def _run_batch(embedder, encoded, reverse, rows, token_layers, writer) -> None:
     writer.put(rows, outputs)
 
 
-def _content(batch: list[Encoded], mask: torch.Tensor) -> torch.Tensor:
+def content_mask(batch: list[Encoded], mask: torch.Tensor) -> torch.Tensor:
     """(B, T) True at the positions that carry bases."""
     special = torch.zeros(mask.shape, dtype=torch.bool)
     for row, enc in enumerate(batch):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from glmeval.cost import BASE_MEM_MB, GPU_FLOPS, READ_MB_PER_S
+from glmeval.cost import BASE_MEM_MB, GPU_FLOPS, READ_MB_PER_S, finetune_flops
 from glmeval.io import read_json
 
 #: a probe run's time limit besides streaming tokens (fit, predictions, files; generous)
@@ -107,4 +107,32 @@ def probe(
     return {
         "mem_mb": int((BASE_MEM_MB + pooled_mb) * attempt),
         "runtime": 30 + math.ceil(runs * (RUN_MINUTES + minutes)),
+    }
+
+
+def finetune(
+    model_dir: str | Path | None,
+    split_files: tuple[str | Path, ...],
+    task_json: str | Path,
+    probe: dict,
+    fractions: tuple[float, ...],
+    attempt: int = 1,
+) -> dict[str, int]:
+    """Memory and time of a fine-tuning job (one run per train fraction in `fractions`): the
+    weights in host memory while loading and saving (3 copies; 6 where every weight trains,
+    with Adam's states), and at most `max_epochs` epochs of `finetune_flops` at GPU_FLOPS with
+    one token per base (an upper bound), doubled. A job cut off by its time limit resumes
+    after each run's last complete epoch."""
+    weights = weights_mb(model_dir)
+    rows = [pq.read_metadata(_exists(path)).num_rows for path in split_files]
+    bases = read_json(_exists(task_json))["sequence_length"]["max"]
+    parameters = weights * 1e6 / 4
+    flops = sum(
+        finetune_flops(probe, parameters, dict(zip(("train", "valid", "test"), rows)), bases, f)
+        for f in fractions
+    )
+    copies = 3 if probe["finetune"] == "lora" else 6
+    return {
+        "mem_mb": int((BASE_MEM_MB + copies * weights) * attempt),
+        "runtime": 15 + math.ceil(2 * flops / GPU_FLOPS / 60 + len(fractions) * RUN_MINUTES),
     }

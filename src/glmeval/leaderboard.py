@@ -117,6 +117,11 @@ def _aligned(task: str, target: str, frames: dict[tuple[str, int], pd.DataFrame]
     return y, preds
 
 
+def _entry(model: str, tuned_kind: str | None) -> str:
+    """A leaderboard entry: a model's frozen probes, or the model fine-tuned one way."""
+    return model if tuned_kind is None else f"{model} ({tuned_kind})"
+
+
 def _ranks(scores: np.ndarray) -> np.ndarray:
     """Ranks along axis 0: 1 for the highest score, ties averaged, NaN last."""
     return sps.rankdata(-np.where(np.isnan(scores), -np.inf, scores), axis=0, method="average")
@@ -132,16 +137,16 @@ def _rank_columns(
 ) -> dict[str, np.ndarray]:
     task, target, metric = best["task"].iloc[0], best["target"].iloc[0], best["metric"].iloc[0]
     frames = {}
-    for config in best[CONFIGURATION].to_dict("records"):
+    for entry, config in zip(best["entry"], best[CONFIGURATION].to_dict("records")):
         run_seeds = seeds.get(tuple(config[k] for k in CONFIGURATION))
         if not run_seeds:
             raise ValueError(f"task {task}: no finite metric rows for {config}")
         for s in run_seeds:
-            frames[(config["model"], s)] = load(run_key(config, s))
+            frames[(entry, s)] = load(run_key(config, s))
     y, preds = _aligned(task, target, frames)
     # one model at a time (bounded memory): equal seeds and test sizes resample the same rows
     scores = np.stack(
-        [nanmean0(resampled_scores(metric, y, preds[m], n_boot, seed)) for m in best["model"]]
+        [nanmean0(resampled_scores(metric, y, preds[e], n_boot, seed)) for e in best["entry"]]
     )
     ranks = _ranks(scores)
     alpha = (1 - level) / 2
@@ -164,6 +169,7 @@ def leaderboard(
     level: float = 0.95,
     leakage: dict[str, str] | None = None,
     kinds: dict[str, str] | None = None,
+    tuned: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per task × metric, each model's best configuration at full data and headline target
     (chosen on the observed test data, not per resample) with its summary mean and CI, its
@@ -175,7 +181,10 @@ def leaderboard(
     predictions (`id`, targets, `<target>_pred`); every model's test ids must agree.
     `leakage`: {task: what its splits share} (glmeval.data.leakage.leakage_marks), each row's
     `leakage` (empty for a task without copies across its splits). `kinds`: {model: its kind
-    of representation} (glmeval.cards.representation_kind), each row's `kind`."""
+    of representation} (glmeval.cards.representation_kind), each row's `kind`. `tuned`: {probe:
+    its kind} of the fine-tuning probes (glmeval.cards.finetune_kind): a model fine-tuned by one
+    enters apart from its frozen probes, once per kind, with that kind."""
+    tuned = tuned or {}
     comparison_rows = {
         tuple(row[k] for k in CONFIGURATION): row for row in comparisons.to_dict("records")
     }
@@ -189,8 +198,9 @@ def leaderboard(
         full = full_data(table)
         target = headline_target(task, full["target"])
         load = PredictionCache(load_predictions)  # a task's runs serve all its metrics
+        full = full.assign(entry=[_entry(m, tuned.get(p)) for m, p in zip(full.model, full.probe)])
         for metric, rows in full[full["target"] == target].groupby("metric", sort=True):
-            best = best_rows(rows, "model", tie_break=TIE_BREAK)
+            best = best_rows(rows, "entry", tie_break=TIE_BREAK)
             if best.empty:
                 continue
             # a model trained on the task's assays is listed, not ranked (glmeval.cards)
@@ -219,7 +229,10 @@ def leaderboard(
         return pd.DataFrame(columns=COLUMNS)
     board = pd.concat(parts, ignore_index=True)
     board["leakage"] = [(leakage or {}).get(task, "") for task in board["task"]]
-    board["kind"] = [(kinds or {}).get(model, "") for model in board["model"]]
+    board["kind"] = [
+        tuned.get(probe, (kinds or {}).get(model, ""))
+        for model, probe in zip(board["model"], board["probe"])
+    ]
     board = board[COLUMNS]
     return board.sort_values(["task", "metric", "rank", "model"], kind="stable").reset_index(
         drop=True
@@ -436,10 +449,11 @@ def write_leaderboard(
     root: str | Path = ".",
     leakage_path: str | Path | None = None,
     kinds: dict[str, str] | None = None,
+    tuned: dict[str, str] | None = None,
 ) -> None:
     """The leaderboard CSV and its Markdown rendering from the stats tables, reading each run's
     predictions from its directory under `root`; tasks whose splits share copies (the leakage
-    table at `leakage_path`, if given) are marked; `kinds` as `leaderboard`'s."""
+    table at `leakage_path`, if given) are marked; `kinds` and `tuned` as `leaderboard`'s."""
     from glmeval.data.leakage import leakage_marks
 
     marks = leakage_marks(pd.read_csv(leakage_path)) if leakage_path else {}
@@ -451,6 +465,7 @@ def write_leaderboard(
         n_boot,
         leakage=marks,
         kinds=kinds,
+        tuned=tuned,
     )
     write_csv(board, csv_path)
     with atomic_path(md_path) as tmp:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from glmeval import paths
 from glmeval.models.families import FAMILIES, NO_NETWORK, RANDOM_INIT
-from glmeval.probes.kinds import LINEAR_PROBES, PROBE_INPUTS
+from glmeval.probes.kinds import LINEAR_PROBES, PROBE_INPUTS, TOKEN_PROBES
 from glmeval.vocabulary import (
     REPRESENTATIONS,
     STRAND_VIEWS,
@@ -127,12 +127,25 @@ def probe_groups(config: dict, jobs: list[ProbeJob]) -> list[ProbeGroup]:
     return [ProbeGroup(*key, tuple(runs)) for key, runs in grouped.items()]
 
 
+def finetuned(config: dict, probe_name: str) -> bool:
+    """Whether probe `probe_name` fine-tunes the model under it (docs/finetuning.md)."""
+    return "finetune" in config["probes"][probe_name]
+
+
+def frozen_jobs(config: dict, jobs: list[ProbeJob]) -> list[ProbeJob]:
+    """The probe jobs that read stored embeddings (a fine-tuning probe reads sequences)."""
+    return [j for j in jobs if not finetuned(config, j.probe)]
+
+
 def representations(config: dict, model_name: str, probe_name: str) -> list[str]:
     """Representations of `model_name` that probe `probe_name` consumes and the config enables;
-    for a `strands: both` model, each strand's own pooled ones too (`mean_forward`, ...)."""
+    for a `strands: both` model, each strand's own pooled ones too (`mean_forward`, ...). A
+    fine-tuning probe reads one: the token states (a token CNN) or their mean (an MLP)."""
     probe = config["probes"][probe_name]
     if model_name not in probe.get("models", config["models"]):
         return []
+    if finetuned(config, probe_name):
+        return [TOKENS if probe["type"] in TOKEN_PROBES else "mean"]
     settings = model_settings(config, model_name)
     family = FAMILIES[settings["family"]]
     # a features model has token matrices only where its file holds them; a kmer model none
@@ -155,18 +168,23 @@ def representations(config: dict, model_name: str, probe_name: str) -> list[str]
 
 def probe_jobs(config: dict, task: str | None = None) -> list[ProbeJob]:
     """Every task × model × representation × layer × probe × train fraction × seed the config
-    asks for (a task's own `seeds` replace the global ones)."""
+    asks for (a task's own `seeds` replace the global ones, a probe's own the task's). A
+    fine-tuning probe trains on the last layer, and is left out where `finetuning` is false."""
     jobs = []
     for task_name, task_cfg in config["tasks"].items():
         if task is not None and task_name != task:
             continue
-        seeds = task_cfg.get("seeds", config.get("seeds", [0]))
+        task_seeds = task_cfg.get("seeds", config.get("seeds", [0]))
         for model_name in task_cfg["models"]:
             for probe_name in task_cfg["probes"]:
+                tuned = finetuned(config, probe_name)
+                if tuned and not config.get("finetuning", True):
+                    continue
+                seeds = config["probes"][probe_name].get("seeds", task_seeds)
                 for rep in representations(config, model_name, probe_name):
                     layers = probe_layers(
                         model_settings(config, model_name),
-                        task_cfg.get("probe_layers", {}).get(model_name),
+                        "last" if tuned else task_cfg.get("probe_layers", {}).get(model_name),
                     )
                     only = config["probes"][probe_name].get("layers", "all")
                     if only != "all":
@@ -229,7 +247,7 @@ def baselines(config: dict, jobs: list[ProbeJob]) -> dict[str, dict]:
 
 def token_layers(config: dict, model: str, task: str) -> list[int]:
     """Layers whose token-level matrices some configured probe of `task` reads."""
-    jobs = probe_jobs(config, task)
+    jobs = frozen_jobs(config, probe_jobs(config, task))
     return sorted({j.layer for j in jobs if j.model == model and j.representation == TOKENS})
 
 
@@ -286,10 +304,16 @@ def alternatives(names) -> str:
     return "|".join(map(re.escape, names)) or "(?!)"
 
 
-def probe_names_pattern(config: dict, linear: bool) -> str:
-    """A wildcard pattern of the configured probes that are (not) linear."""
-    probes = config["probes"]
-    return alternatives(n for n, p in probes.items() if (p["type"] in LINEAR_PROBES) == linear)
+def probe_names_pattern(config: dict, kind: str) -> str:
+    """A wildcard pattern of the configured probes of `kind`: `linear`, `neural` (on stored
+    embeddings) or `finetune`."""
+
+    def kind_of(probe: dict) -> str:
+        if "finetune" in probe:
+            return "finetune"
+        return "linear" if probe["type"] in LINEAR_PROBES else "neural"
+
+    return alternatives(n for n, p in config["probes"].items() if kind_of(p) == kind)
 
 
 def kmer_names_pattern(config: dict, kmer: bool) -> str:

@@ -32,12 +32,13 @@ from glmeval.models import SOURCE_RECORD, hub_files, hub_network_errors
 from glmeval.models.families import family_of
 from glmeval.models.lock import entry_key, read_lock, unpinned_models
 from glmeval.paths import DOWNLOADS, MODEL_SNAPSHOT
-from glmeval.plan import model_settings, token_layers
+from glmeval.plan import finetuned, model_settings, probe_jobs, token_layers
 from glmeval.storage import GB, STORED_BYTES, token_shape
 
 #: Bytes per weight on the GPU by precision.
 WEIGHT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
-#: Rules whose jobs run a model (they need a GPU in the SLURM profile for GPU-only families).
+#: Rules whose jobs run a model (they need a GPU in the SLURM profile for GPU-only families);
+#: `finetune` where a fine-tuning probe trains it.
 MODEL_RULES = ("extract_embeddings", "zeroshot_scores")
 
 
@@ -253,6 +254,7 @@ def _disk(root: Path, result: Preflight) -> None:
 
 def _runtime(config, root, result, profile, gpu_memory_gb) -> None:
     gpu_rules = _profile_gpu_rules(root / profile) if profile else None
+    tuned = {j.model for j in probe_jobs(config) if finetuned(config, j.probe)}
     for name in sorted(set(config["models"]) & _models_used(config)):
         settings = model_settings(config, name)
         family = family_of(name, settings)
@@ -264,7 +266,8 @@ def _runtime(config, root, result, profile, gpu_memory_gb) -> None:
                     f"{module!r}, which is not installed here: {install}."
                 )
         if family.gpu_only and gpu_rules is not None:
-            for rule in sorted(set(MODEL_RULES) - gpu_rules):
+            rules = {*MODEL_RULES, *(["finetune"] if name in tuned else [])}
+            for rule in sorted(rules - gpu_rules):
                 result.problems.append(
                     f"models.{name} (family {family.name}) runs only on a CUDA GPU, but "
                     f"{profile} requests none for {rule}: give it gpu: 1 under set-resources."

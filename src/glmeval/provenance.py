@@ -27,6 +27,7 @@ PACKAGES = (
     "scipy",
     "scikit-learn",
     "matplotlib",
+    "peft",
     "captum",
     "tangermeme",
     "memelite",

@@ -59,12 +59,17 @@ class RunPlan:
         self.variant_windows = plan.variant_windows(config)
         self.attribution_jobs = plan.attribution_jobs(config, self.probe_jobs)
         # where token layers are written: with the pooled states, or in temporary parts
-        self.token_storage = storage.token_storage(config, self.probe_jobs, self.attribution_jobs)
+        frozen = plan.frozen_jobs(config, self.probe_jobs)
+        self.token_storage = storage.token_storage(config, frozen, self.attribution_jobs)
         self._parts = {(p.model, p.task, p.index): p for p in self.token_storage.parts}
         # the (model, task) pairs whose pooled extraction a probe job reads (under a disk
         # budget, a model probed only on token layers in parts has none), and its directories
         self.extractions = list(
-            dict.fromkeys((g.model, g.task) for g in self.probe_groups if not self._part(g))
+            dict.fromkeys(
+                (g.model, g.task)
+                for g in self.probe_groups
+                if not self._part(g) and not plan.finetuned(config, g.probe)
+            )
         )
         self.embeddings = sorted(
             paths.EMBEDDINGS.format(model=m, task=t, split=split)
@@ -196,6 +201,12 @@ class RunPlan:
         """Each configured model's kind of representation (the leaderboard's `kind`)."""
         return {n: cards.representation_kind(m) for n, m in self.config["models"].items()}
 
+    @property
+    def tuned_kinds(self) -> dict[str, str]:
+        """Each fine-tuning probe's kind (the leaderboard's `kind` of its entries)."""
+        probes = self.config["probes"]
+        return {n: cards.finetune_kind(p) for n, p in probes.items() if "finetune" in p}
+
     def model_names(self, kmer: bool) -> str:
         """A wildcard pattern of the configured models that are (not) k-mer spectra."""
         return plan.kmer_names_pattern(self.config, kmer)
@@ -205,9 +216,9 @@ class RunPlan:
         settings = plan.model_settings(self.config, wildcards.model)
         return kmer_width(settings["k"], settings.get("canonical", False))
 
-    def probe_names(self, linear: bool) -> str:
-        """A wildcard pattern of the configured probes that are (not) linear."""
-        return plan.probe_names_pattern(self.config, linear)
+    def probe_names(self, kind: str) -> str:
+        """A wildcard pattern of the configured probes of `kind` (linear, neural, finetune)."""
+        return plan.probe_names_pattern(self.config, kind)
 
     @property
     def model_cards(self) -> list[dict]:
@@ -310,7 +321,7 @@ class RunPlan:
 
     def _part(self, group: plan.ProbeGroup) -> storage.TokenPart | None:
         """The part of token layers a probe job reads (None: the pooled extraction's)."""
-        if group.representation != TOKENS:
+        if group.representation != TOKENS or plan.finetuned(self.config, group.probe):
             return None
         return self.token_storage.part_of(group.model, group.task, group.layer)
 

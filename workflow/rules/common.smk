@@ -55,6 +55,22 @@ def kmer_resource(key):
     return resource
 
 
+def finetune_resource(key):
+    """`key` (mem_mb or runtime) of a fine-tuning job, from the model's weights, the splits
+    and its runs."""
+
+    def resource(wildcards, input, attempt):
+        group = PLAN.probe_group(wildcards)
+        splits = tuple(input[split] for split in SPLITS)
+        probe = PLAN.probe_settings(wildcards)["probe"]
+        runs = tuple(run.train_fraction for run in group.runs)
+        return job_resources.finetune(
+            input.get("model"), splits, input.task, probe, runs, attempt
+        )[key]
+
+    return resource
+
+
 def probe_resource(key):
     """`key` (mem_mb or runtime) of a probe job, from the sizes of its inputs and its runs."""
 

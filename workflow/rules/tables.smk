@@ -150,6 +150,7 @@ rule leaderboard:
     params:
         n_boot=config["bootstrap"],
         kinds=PLAN.model_kinds,
+        tuned=PLAN.tuned_kinds,
     script:
         "../scripts/leaderboard.py"
 

@@ -12,4 +12,5 @@ write_leaderboard(
     n_boot=snakemake.params.n_boot,
     leakage_path=snakemake.input.leakage,
     kinds=snakemake.params.kinds,
+    tuned=snakemake.params.tuned,
 )

@@ -62,6 +62,9 @@ class Family:
     #: remote code that may pick a fused attention kernel: `pytorch` switches it off (its own
     #: PyTorch attention runs), `native` lets the code choose (compat.select_attention)
     attention: str = "native"
+    #: the module names LoRA adapts by default (attention and feed-forward projections, as the
+    #: family's upstream code names them); none: a LoRA probe must name them (docs/finetuning.md)
+    lora_targets: tuple[str, ...] = ()
 
 
 #: What Evo 2 needs (its package's README, evo2 0.6.0), and what to do instead.
@@ -74,6 +77,9 @@ EVO2_REFUSAL = (
     "GPU it supports, with ~14 GB of weights. To evaluate Evo 2, embed the sequences with the "
     "evo2 package and give glmeval the embeddings as a `features` model (docs/models.md)."
 )
+
+#: The attention and feed-forward projections of Llama/Mistral-style models.
+LLAMA_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 FAMILIES = {
     f.name: f
@@ -90,6 +96,7 @@ FAMILIES = {
             head="masked_lm",
             has_cls=True,
             remote_code="optional",
+            lora_targets=("query", "key", "value", "dense"),
         ),
         Family(
             "causal_lm",
@@ -97,6 +104,7 @@ FAMILIES = {
             "transformers-native causal LM: Mistral/Mixtral/Llama-style DNA LMs",
             head="causal_lm",
             remote_code="optional",
+            lora_targets=LLAMA_LORA_TARGETS,
         ),
         Family(
             "nt_v2",
@@ -106,6 +114,7 @@ FAMILIES = {
             has_cls=True,
             remote_code="required",
             bases_per_token=6,
+            lora_targets=("query", "key", "value", "dense"),
         ),
         Family(
             "dnabert2",
@@ -118,6 +127,7 @@ FAMILIES = {
             context="unlimited",
             # its Triton flash attention, taken whenever triton imports, no longer compiles
             attention="pytorch",
+            lora_targets=("Wqkv", "dense", "gated_layers", "wo"),
         ),
         Family(
             "hyenadna",
@@ -130,6 +140,7 @@ FAMILIES = {
             precision="fp32",
             context="max_seq_len",
             bases_per_token=1,
+            lora_targets=("in_proj", "out_proj", "fc1", "fc2"),
         ),
         Family(
             "caduceus",
@@ -147,6 +158,7 @@ FAMILIES = {
             gpu_only=True,
             context="unlimited",
             bases_per_token=1,
+            lora_targets=("in_proj", "out_proj"),
         ),
         Family(
             "generator",
@@ -155,6 +167,7 @@ FAMILIES = {
             head="causal_lm",
             remote_code="required",
             bases_per_token=6,
+            lora_targets=LLAMA_LORA_TARGETS,
         ),
         Family(
             "nt_v3",

@@ -62,6 +62,9 @@ class TransformersEmbedder:
         compat.select_attention(self.model, attention, name, family.name)
         self.model.eval().to(self.device)
         self.backbone = self.model.base_model
+        #: fine-tuning (glmeval.probes.finetune): `hidden_states` gives the last layer only,
+        #: with gradients
+        self.trainable = False
 
         #: a U-Net halves the length `downsamples` times: inputs are padded to a multiple of this
         self._multiple = 2 ** getattr(config, family.downsamples) if family.downsamples else 1
@@ -182,7 +185,8 @@ class TransformersEmbedder:
 
     def _states(self, batch: list[Encoded]) -> torch.Tensor:
         ids, mask, kwargs = self._inputs(batch)
-        with torch.inference_mode(), self._autocast():
+        grad = contextlib.nullcontext() if self.trainable else torch.inference_mode()
+        with grad, self._autocast():
             if self.family.downsamples:
                 states = self._unet_states(ids, kwargs)
             elif self.layer_modules:
@@ -190,11 +194,13 @@ class TransformersEmbedder:
             else:
                 states = self.backbone(input_ids=ids, output_hidden_states=True, **kwargs)
                 states = states.hidden_states
-            states = torch.stack([s.float() for s in states])
-        if states.shape[0] != self.n_layers + 1 or states.shape[-1] != self.hidden_size:
+            n_states = len(states)
+            kept = states[-1:] if self.trainable else states
+            states = torch.stack([s.float() for s in kept])
+        if n_states != self.n_layers + 1 or states.shape[-1] != self.hidden_size:
             raise ModelError(
                 f"model {self.name!r}: expected {self.n_layers + 1} hidden states of width "
-                f"{self.hidden_size}, got {states.shape[0]} of width {states.shape[-1]}; the "
+                f"{self.hidden_size}, got {n_states} of width {states.shape[-1]}; the "
                 f"family {self.family.name!r} does not match this checkpoint (set "
                 "layer_modules in the model's config)."
             )

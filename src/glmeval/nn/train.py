@@ -5,20 +5,26 @@ Adam (Keras epsilon 1e-7), a loss from `LOSSES`, ReduceLROnPlateau and early sto
 validation loss (or a validation score) with the best weights restored. Inputs are arrays or
 row readers (`glmeval.nn.rows.RowFile`), or a tuple of them for two-input models (splicing's
 left and right halves): batches are read row-wise, so N × T × D never has to fit in memory.
+Any other input reads its own batches (`read(rows)`: tokenized sequences, for fine-tuning).
+
+A run with a `checkpoint` file resumes after its last complete epoch; batches may be run in
+micro-batches (gradients accumulated), so a batch that does not fit in memory keeps its size.
 """
 
 from __future__ import annotations
 
-import copy
+import itertools
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from glmeval.io import atomic_path
 from glmeval.nn.rows import prefetch
 
 
@@ -87,11 +93,39 @@ def l2_param_groups(model: nn.Module, l2: float = 1e-8) -> list[dict] | None:
 def _read(x, rows: np.ndarray):
     if isinstance(x, tuple):
         return tuple(_read(part, rows) for part in x)
+    if hasattr(x, "read"):
+        return x.read(rows)
     return torch.from_numpy(np.ascontiguousarray(x[rows])).float()  # torch casts fp16 faster
 
 
 def _to(xb, device: torch.device):
     return tuple(part.to(device) for part in xb) if isinstance(xb, tuple) else (xb.to(device),)
+
+
+def _chunks(xb, yb: torch.Tensor, size: int | None):
+    """(x, y) parts of a batch of at most `size` rows (and at least two), near-equal in size."""
+    n = len(yb)
+    count = 1 if not size or size >= n else -(-n // max(2, size))
+    bounds = np.linspace(0, n, count + 1).round().astype(int)
+    for start, end in itertools.pairwise(bounds):
+        part = slice(int(start), int(end))
+        x_part = tuple(p[part] for p in xb) if isinstance(xb, tuple) else xb[part]
+        yield x_part, yb[part]
+
+
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of what training changes: the parameters that require gradients, and the buffers
+    (a frozen base model's weights are left out)."""
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    trained |= {name for name, _ in model.named_buffers()}
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k in trained}
+
+
+def load_trained_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a `trained_state` into `model`, whose other weights stay as they are."""
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise ValueError(f"the saved state has weights the model lacks: {unexpected[:5]}")
 
 
 def n_rows(x) -> int:
@@ -110,9 +144,10 @@ def batches(
         yield _read(x, rows), None if y is None else torch.from_numpy(y[rows].astype(np.float32))
 
 
-def predict(model: nn.Module, x, batch_size: int, device: torch.device) -> np.ndarray:
+def predict(model: nn.Module, x, batch_size: int, device: torch.device | str) -> np.ndarray:
     """Raw model outputs (logits for binary tasks) for every row of `x`."""
     model.eval()
+    device = torch.device(device)
     with torch.inference_mode():
         outs = [model(*_to(xb, device)).cpu() for xb, _ in prefetch(batches(x, None, batch_size))]
     return torch.cat(outs).numpy()
@@ -128,21 +163,28 @@ def fit(
     device: str = "cpu",
     param_groups: list[dict] | None = None,
     score: tuple[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
+    checkpoint: str | Path | None = None,
+    micro_batch: int | None = None,
+    timings: list[float] | None = None,
 ) -> list[dict]:
     """Train `model` in place with the loss named `loss` (a key of LOSSES); restore the best
     validation weights; return the per-epoch history. `train` and `valid` are (x, y) pairs.
 
     The learning-rate schedule and early stopping follow the validation loss, or, with
     `score = (name, fn(y, logits))`, that validation score, maximised (recorded as `name`).
-    `param_groups` replaces `model.parameters()` as Adam's parameters (e.g. weight decay on
-    some kernels only).
+    `param_groups` replaces the parameters that require gradients as Adam's parameters (e.g.
+    weight decay on some kernels only). `checkpoint`: a file the state after every complete
+    epoch is written to (atomically), and that a rerun resumes from, with the same result as
+    an uninterrupted run. `micro_batch`: rows run at once, gradients accumulated over a batch.
+    `timings` gets the seconds of each epoch run (training and validation).
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = torch.device(device)
     model.to(device)
     loss_fn = LOSSES[loss]()
-    optimizer = torch.optim.Adam(param_groups or model.parameters(), lr=config.lr, eps=1e-7)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(param_groups or trainable, lr=config.lr, eps=1e-7)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer,
         mode="max" if score else "min",
@@ -153,11 +195,19 @@ def fit(
         threshold_mode="abs",
     )
     sign = 1.0 if score else -1.0  # the monitored value is maximised
-    best, best_state, stale, history = -np.inf, None, 0, []
+    state = {"epoch": 0, "best": -np.inf, "best_state": None, "stale": 0, "history": []}
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = _resume(checkpoint, model, optimizer, scheduler, rng)
+    elif checkpoint is not None:
+        _save_checkpoint(checkpoint, state, model, optimizer, scheduler, rng)
+    history = state["history"]
     valid_y = torch.from_numpy(
         np.array(valid[1], dtype=np.float32)
     )  # a copy: memmaps are read-only
-    for epoch in range(1, config.max_epochs + 1):
+    predict_batch = micro_batch or config.batch_size
+    for epoch in range(state["epoch"] + 1, config.max_epochs + 1):
+        if state["stale"] >= config.patience:
+            break
         model.train()
         started, total = time.perf_counter(), 0.0
         # the next batch is read from disk while this one trains
@@ -165,11 +215,12 @@ def fit(
             if len(yb) == 1:  # BatchNorm cannot train on a single row
                 continue
             optimizer.zero_grad()
-            batch_loss = loss_fn(model(*_to(xb, device)), yb.to(device))
-            batch_loss.backward()
+            for x_part, y_part in _chunks(xb, yb, micro_batch):
+                part_loss = loss_fn(model(*_to(x_part, device)), y_part.to(device))
+                (part_loss * (len(y_part) / len(yb))).backward()
+                total += part_loss.item() * len(y_part)
             optimizer.step()
-            total += batch_loss.item() * len(yb)
-        logits = predict(model, valid[0], config.batch_size, device)
+        logits = predict(model, valid[0], predict_batch, device)
         entry = {
             "epoch": epoch,
             "train_loss": total / len(train[1]),
@@ -179,7 +230,9 @@ def fit(
         if score:
             entry[score[0]] = score[1](valid[1], logits)
         history.append(entry)
-        seconds = time.perf_counter() - started  # logged only: the history is deterministic
+        seconds = time.perf_counter() - started  # not in the history: it is deterministic
+        if timings is not None:
+            timings.append(seconds)
         print(
             f"epoch {epoch}: "
             + " ".join(f"{k} {v:.4g}" for k, v in entry.items() if k != "epoch")
@@ -189,11 +242,42 @@ def fit(
         )
         monitored = entry[score[0]] if score else entry["val_loss"]
         scheduler.step(monitored)
-        if sign * monitored > best:
-            best, best_state, stale = sign * monitored, copy.deepcopy(model.state_dict()), 0
+        if sign * monitored > state["best"]:
+            state |= {"best": sign * monitored, "best_state": trained_state(model), "stale": 0}
         else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    model.load_state_dict(best_state)
+            state["stale"] += 1
+        state["epoch"] = epoch
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, state, model, optimizer, scheduler, rng)
+    load_trained_state(model, state["best_state"])
     return history
+
+
+def _save_checkpoint(path, state: dict, model, optimizer, scheduler, rng) -> None:
+    """The training state after `state["epoch"]` complete epochs, written atomically."""
+    saved = {
+        **state,
+        "model": trained_state(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(saved, tmp)
+
+
+def _resume(path, model, optimizer, scheduler, rng) -> dict:
+    """Restore the training state saved in `path` and return its progress."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    load_trained_state(model, saved.pop("model"))
+    optimizer.load_state_dict(saved.pop("optimizer"))
+    scheduler.load_state_dict(saved.pop("scheduler"))
+    rng.bit_generator.state = saved.pop("numpy_rng")
+    torch.set_rng_state(saved.pop("torch_rng"))
+    cuda_rng = saved.pop("cuda_rng")
+    if cuda_rng is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_rng)
+    print(f"resuming after epoch {saved['epoch']} from {path}", file=sys.stderr, flush=True)
+    return saved

@@ -18,3 +18,8 @@ PROBE_TASK_KINDS = {
     "logistic": {"binary", "multilabel"},
     "splice_cnn": {"multitask_regression"},
 }
+#: How a fine-tuning probe trains the language model under its head (docs/finetuning.md):
+#: LoRA adapters (peft), every weight, or every weight from a random initialisation.
+FINETUNE_KINDS = ("lora", "full", "scratch")
+#: The heads a fine-tuned model can carry: the pooled MLP and the one-sequence token CNNs.
+FINETUNE_HEADS = ("rep_mlp", *(t for t in TOKEN_PROBES if t != "splice_cnn"))

@@ -234,6 +234,29 @@ def load_layer(
     return pad_tokens(x)
 
 
+def training_rows(
+    labels: Labels,
+    x: dict,
+    train_fraction: float,
+    seed: int,
+    fraction_sampling: str = "per_seed",
+    fraction_splits: tuple[str, ...] = ("train", "valid"),
+) -> tuple[dict, dict]:
+    """The inputs and targets a run trains on: `fraction_splits` subsampled to the run's
+    `train_fraction` (`run_probe`), a target offset appended to the train and valid targets."""
+    y, x = dict(labels.y), dict(x)
+    offset = labels.task.get("target_offset")
+    sample_seed = SHARED_SAMPLE_SEED if fraction_sampling == "shared" else seed
+    for split in ("train", "valid"):
+        if offset:  # the loss adds the offset back (splicing: PSI = σ(Δ + mean logit))
+            frame = labels.frames[split]
+            y[split] = np.column_stack([y[split], frame[offset].to_numpy(np.float32)])
+        if split in fraction_splits:
+            rows = subsample(len(y[split]), train_fraction, sample_seed)
+            x[split], y[split] = take(x[split], rows), y[split][rows]
+    return x, y
+
+
 def train_run(
     labels: Labels,
     x: dict,
@@ -248,16 +271,8 @@ def train_run(
 ) -> None:
     """Train one run on loaded inputs and write its artifacts into `out_dir` (`run_probe`);
     `keys` name it in the tidy rows (task, model, probe, layer, representation)."""
-    task, frames, y = labels.task, labels.frames, dict(labels.y)
-    x = dict(x)
-    offset = task.get("target_offset")
-    sample_seed = SHARED_SAMPLE_SEED if fraction_sampling == "shared" else seed
-    for split in ("train", "valid"):
-        if offset:  # the loss adds the offset back (splicing: PSI = σ(Δ + mean logit))
-            y[split] = np.column_stack([y[split], frames[split][offset].to_numpy(np.float32)])
-        if split in fraction_splits:
-            rows = subsample(len(y[split]), train_fraction, sample_seed)
-            x[split], y[split] = take(x[split], rows), y[split][rows]
+    task, frames = labels.task, labels.frames
+    x, y = training_rows(labels, x, train_fraction, seed, fraction_sampling, fraction_splits)
     extra = None
     if probe["type"] in LINEAR_PROBES and "alphas" in probe:
         extra = {"regularisation": choose_alpha(probe, task, x, y, seed)}
@@ -370,7 +385,6 @@ def run_probe_group(
     (no unfinished attempt, or one with other settings) first removes the runs' old files, so
     no run of other settings is ever kept. Progress goes to stderr, one line per run."""
     record = Path(record)
-    attempt = record.with_name(record.name + ".attempt")
     settings = {
         "probe": probe,
         "representation": representation,
@@ -379,15 +393,7 @@ def run_probe_group(
         "fraction_splits": list(fraction_splits),
     }
     fingerprint = _fingerprint(settings, embedding_dirs)
-    resuming = attempt.exists() and read_json(attempt).get("fingerprint") == fingerprint
-    done = {r for r in runs if resuming and (Path(r.out_dir) / RUN_FILES[-1]).exists()}
-    if not resuming:
-        for run in runs:
-            for name in RUN_FILES:
-                (Path(run.out_dir) / name).unlink(missing_ok=True)
-        write_json({"fingerprint": fingerprint}, attempt)
-    if done:
-        print(f"resuming: {len(done)} of {len(runs)} runs finished before", file=sys.stderr)
+    done = start_attempt(record, fingerprint, runs)
     labels = load_labels(task_dir, probe, representation)
     by_layer: dict[int, list[Run]] = {}
     for run in runs:
@@ -419,10 +425,30 @@ def run_probe_group(
                 f"seed {run.seed} ({time.perf_counter() - started:.1f} s)",
                 file=sys.stderr,
             )
+    finish_attempt(record, fingerprint, runs, {"embeddings": _made_by(embedding_dirs)})
+
+
+def start_attempt(record: Path, fingerprint: str, runs: list[Run]) -> set[Run]:
+    """The runs of a job (writing `record` when done) that an unfinished attempt with the same
+    `fingerprint` finished; a job started afresh removes its runs' old files first."""
+    attempt = record.with_name(record.name + ".attempt")
+    resuming = attempt.exists() and read_json(attempt).get("fingerprint") == fingerprint
+    done = {r for r in runs if resuming and (Path(r.out_dir) / RUN_FILES[-1]).exists()}
+    if not resuming:
+        for run in runs:
+            for name in RUN_FILES:
+                (Path(run.out_dir) / name).unlink(missing_ok=True)
+        write_json({"fingerprint": fingerprint}, attempt)
+    if done:
+        print(f"resuming: {len(done)} of {len(runs)} runs finished before", file=sys.stderr)
+    return done
+
+
+def finish_attempt(record: Path, fingerprint: str, runs: list[Run], made: dict) -> None:
+    """Write the job's `record` (its runs, and `made`: what they were computed from)."""
     listed = [dataclasses.asdict(r) for r in runs]
-    made = {"fingerprint": fingerprint, "embeddings": _made_by(embedding_dirs), "runs": listed}
-    write_json(made, record)
-    attempt.unlink()
+    write_json({"fingerprint": fingerprint, **made, "runs": listed}, record)
+    record.with_name(record.name + ".attempt").unlink()
 
 
 def _made_by(embedding_dirs: dict[str, str | Path]) -> dict:
