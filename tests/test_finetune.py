@@ -16,10 +16,9 @@ from glmeval.config import config_errors
 from glmeval.cost import CostModel, Profile
 from glmeval.data.tasks import prepare_task
 from glmeval.io import read_json
-from glmeval.models.families import ModelError
+from glmeval.models.families import ModelError, family_of
 from glmeval.nn.train import TrainConfig, fit, predict, trained_state
 from glmeval.plan import probe_jobs
-from glmeval.probes import finetune
 from glmeval.probes.finetune import (
     FineTuned,
     build,
@@ -31,7 +30,7 @@ from glmeval.probes.finetune import (
 from glmeval.probes.run import Run
 from glmeval.run_plan import RunPlan
 
-MODELS = {"tiny_nt": "masked_lm", "tiny_mistral": "causal_lm"}
+MODELS = {"tiny_nt": "masked_lm", "tiny_mistral": "causal_lm", "tiny_gpn": "gpn"}
 PROBE = {
     "type": "rep_cnn",
     "width": 0.25,
@@ -105,7 +104,7 @@ def test_predictions_reproduce_from_the_saved_adapter(tiny_models, task, tmp_pat
     metrics = read_json(tmp_path / "run" / "metrics.json")
     record = metrics["finetune"]
     assert record["kind"] == "lora" and record["lora"]["rank"] == 4
-    assert record["lora"]["target_modules"] == list(finetune.family_of("m", model).lora_targets)
+    assert record["lora"]["target_modules"] == list(family_of("m", model).lora_targets)
     assert 0 < record["trainable_parameters"] < record["total_parameters"]
     assert record["seconds_per_epoch"] > 0 and record["peak_memory"]["bytes"] > 0
     assert len(metrics["history"]) == 2 and {r["metric"] for r in metrics["rows"]} >= {"pearson"}
@@ -218,14 +217,14 @@ def test_what_cannot_be_fine_tuned_is_a_configuration_error(probe, message):
 
 
 def test_fine_tuning_refuses_features_kmer_random_init_and_families_without_targets():
-    config = _demo(bad={**LORA, "type": "rep_mlp", "models": ["counts", "spectrum", "control", "gpn"]})
+    config = _demo(bad={**LORA, "type": "rep_mlp", "models": ["counts", "spectrum", "control", "ntv3"]})
     config["models"] |= {
         "counts": {"family": "features", "source": {"path": "counts.npy"}},
         "spectrum": {"family": "kmer", "k": 3},
         "control": {"family": "random_init", "of": "tiny_nt"},
-        "gpn": {"family": "gpn", "source": {"path": "gpn"}, "n_layers": 2},
+        "ntv3": {"family": "nt_v3", "source": {"path": "ntv3"}, "n_layers": 1},
     }
-    config["tasks"]["motif_activity"]["models"] += ["counts", "spectrum", "control", "gpn"]
+    config["tasks"]["motif_activity"]["models"] += ["counts", "spectrum", "control", "ntv3"]
     config["probes"]["rep_cnn"]["models"] = ["onehot"]  # a frozen token probe: not of a kmer
     errors, _ = config_errors(config)
     text = "\n".join(errors)
@@ -233,8 +232,8 @@ def test_fine_tuning_refuses_features_kmer_random_init_and_families_without_targ
     assert "model 'spectrum' (family kmer) has no language model" in text
     assert "'control' is a random_init control; fine-tuning from random weights is finetune: " \
            "scratch on its model 'tiny_nt'" in text
-    assert "probes.bad.lora.target_modules: family gpn (model 'gpn') has no default" in text
-    config["probes"]["bad"]["model_overrides"] = {"gpn": {"lora": {"target_modules": ["0"]}}}
+    assert "probes.bad.lora.target_modules: family nt_v3 (model 'ntv3') has no default" in text
+    config["probes"]["bad"]["model_overrides"] = {"ntv3": {"lora": {"target_modules": ["fc1"]}}}
     errors, _ = config_errors(config)
     assert not any("target_modules" in e for e in errors)
 
@@ -282,3 +281,24 @@ def test_the_workflow_fine_tunes_and_ranks_it_beside_the_frozen_probes(workflow_
     assert set(own.kind) == {"language model", "LoRA-CNN"}  # two entries of one model
     assert set(own[own.kind == "LoRA-CNN"].probe) == {"lora_cnn"}
     assert own.groupby("metric").size().eq(2).all()
+
+
+def test_lora_adapts_gpn_convolutions_named_by_their_parent(tiny_models):
+    embedder, _ = _model(tiny_models, "tiny_gpn", "lora")
+    trained = [n for n, p in embedder.backbone.named_parameters() if p.requires_grad]
+    assert {n.split(".lora_")[0].split(".", 2)[-1] for n in trained} == {"conv.1", "ffn.0"}
+    with pytest.raises(ModelError, match=r"\['conv.1', 'ffn.0'\]"):
+        _model(tiny_models, "tiny_gpn", "lora", lora={"target_modules": ["conv"]})
+
+
+def test_lora_defaults_keep_the_projections_a_model_has(shared):
+    """Mistral-DNA is a Mixtral: transformers 5 fuses its experts' weights (no linear layers),
+    so the causal_lm defaults adapt its attention projections only."""
+    checkpoint = shared / "models" / "mistral-dna-v1-1m-hg38-finetuned-tf1"
+    probe = {**PROBE, "finetune": "lora"}
+    model = {"family": "causal_lm", "n_layers": 4}
+    embedder = load_model("mistral_dna", model, str(checkpoint), probe, 0, "cpu")
+    assert embedder.lora_targets == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    with pytest.raises(ModelError, match=r"\['gate_proj'\] are not among"):
+        load_model("mistral_dna", model, str(checkpoint),
+                   {**probe, "lora": {"target_modules": ["q_proj", "gate_proj"]}}, 0, "cpu")

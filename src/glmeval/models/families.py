@@ -192,6 +192,7 @@ FAMILIES = {
             extra="gpn",
             context="unlimited",
             bases_per_token=1,
+            lora_targets=("conv.1", "ffn.0"),
         ),
         Family(
             "sei",

@@ -132,34 +132,51 @@ class FineTuned(nn.Module):
         return self.head(x.to(next(self.head.parameters()).device))
 
 
-def lora_targets(name: str, model: dict, probe: dict) -> list[str]:
-    """The module names LoRA adapts: the probe's `lora.target_modules`, else the family's."""
+def lora_targets(name: str, model: dict, probe: dict, backbone: nn.Module) -> list[str]:
+    """The module names LoRA adapts in `backbone`: the probe's `lora.target_modules`, each of
+    which must name one of its modules, else those of the family's defaults it has (a Mixtral's
+    fused experts have no linear layers: its attention projections only)."""
     chosen = probe.get("lora", {}).get("target_modules")
-    return list(chosen or family_of(name, model).lora_targets)
+    targets = list(chosen or family_of(name, model).lora_targets)
+    present = _targets_present(backbone, targets)
+    missing = [t for t in targets if t not in present]
+    if (chosen and missing) or not present:
+        raise ModelError(
+            f"model {name!r}: LoRA target modules {missing or targets} are not among its "
+            f"adaptable modules {adaptable_modules(backbone)}; set the probe's "
+            "lora.target_modules to some of these."
+        )
+    return present
 
 
 def adaptable_modules(backbone: nn.Module) -> list[str]:
-    """The last name of every module of `backbone` that LoRA can adapt, sorted."""
-    return sorted({n.rsplit(".", 1)[-1] for n, m in backbone.named_modules() if _adaptable(m)})
+    """The names of the modules of `backbone` that LoRA can adapt, as a target names them: the
+    last part of their path (the last two where it is an index: GPN's `conv.1`), sorted."""
+    names = set()
+    for path, module in backbone.named_modules():
+        if _adaptable(module):
+            parts = path.split(".")
+            names.add(".".join(parts[-2:]) if parts[-1].isdigit() else parts[-1])
+    return sorted(names)
+
+
+def _targets_present(backbone: nn.Module, targets: list[str]) -> list[str]:
+    """The `targets` that name an adaptable module of `backbone` (as peft matches them: the
+    module's path, or its end after a dot)."""
+    paths = [p for p, m in backbone.named_modules() if _adaptable(m)]
+    return [t for t in targets if any(p == t or p.endswith("." + t) for p in paths)]
 
 
 def _adaptable(module: nn.Module) -> bool:
     return isinstance(module, ADAPTABLE) or type(module).__name__ == "Conv1D"  # GPT-2's
 
 
-def add_lora(backbone: nn.Module, name: str, model: dict, probe: dict) -> None:
-    """LoRA adapters on `backbone`'s target modules (peft), in place; only they train."""
+def add_lora(backbone: nn.Module, name: str, model: dict, probe: dict) -> list[str]:
+    """LoRA adapters on `backbone`'s target modules (peft), in place; only they train. Returns
+    the targets."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    targets = lora_targets(name, model, probe)
-    present = set(adaptable_modules(backbone))
-    missing = [t for t in targets if t not in present]
-    if missing or not targets:
-        raise ModelError(
-            f"model {name!r}: LoRA target modules {missing or targets} are not among its "
-            f"adaptable modules {sorted(present)}; set probes.<probe>.lora.target_modules "
-            "to some of these."
-        )
+    targets = lora_targets(name, model, probe, backbone)
     settings = {**LORA_DEFAULTS, **probe.get("lora", {})}
     config = LoraConfig(
         r=settings["rank"],
@@ -173,6 +190,7 @@ def add_lora(backbone: nn.Module, name: str, model: dict, probe: dict) -> None:
     inject_adapter_in_model(config, backbone)
     for module_name, parameter in backbone.named_parameters():
         parameter.requires_grad_("lora_" in module_name)
+    return targets
 
 
 def load_model(
@@ -188,7 +206,7 @@ def load_model(
     inner.trainable = True
     if kind == "lora":
         torch.manual_seed(seed)  # the adapters' initialisation is part of the replicate
-        add_lora(inner.backbone, name, model, probe)
+        inner.lora_targets = add_lora(inner.backbone, name, model, probe)
     else:
         for parameter in inner.backbone.parameters():
             parameter.requires_grad_(True)
@@ -338,7 +356,7 @@ def finetune_run(
         record["lora"] = {
             **LORA_DEFAULTS,
             **probe.get("lora", {}),
-            "target_modules": lora_targets(name, model, probe),
+            "target_modules": unwrapped(embedder).lora_targets,
         }
     fields = {"width": probe.get("width", 1.0), "seed": run.seed, "n_train": len(y["train"])}
     write_probe_results(
