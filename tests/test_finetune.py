@@ -302,3 +302,52 @@ def test_lora_defaults_keep_the_projections_a_model_has(shared):
     with pytest.raises(ModelError, match=r"\['gate_proj'\] are not among"):
         load_model("mistral_dna", model, str(checkpoint),
                    {**probe, "lora": {"target_modules": ["q_proj", "gate_proj"]}}, 0, "cpu")
+
+
+def test_preflight_names_fine_tuning_jobs_too_large_for_the_gpu():
+    from glmeval.config import validate_config
+    from glmeval.preflight import Preflight, finetuning_memory
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["finetuning"] = True
+    validate_config(config)
+    small, large = Preflight(), Preflight()
+    finetuning_memory(config, small, gpu_memory_gb=40)
+    finetuning_memory(config, large, gpu_memory_gb=80)
+    assert large.problems == []
+    assert any(
+        p.startswith("probes.scratch_chip_cnn: fine-tuning models.nt_2b5_1000g") and "42" in p
+        for p in small.problems
+    ), small.problems
+    assert not any("lora" in p.split(":")[0] for p in small.problems)  # LoRA fits
+
+
+@pytest.mark.parametrize("representation", ["mean", "tokens"])
+def test_the_model_reads_sequences_as_extraction_does(tiny_models, task, tmp_path, representation):
+    """Both strands and windows: the fine-tuned model's input to its head is the extraction's
+    last layer (float16 there), and gradients reach the adapters through both strands."""
+    from glmeval.embed import extract
+    from glmeval.models import load_embedder
+    from glmeval.probes.inputs import load_features
+
+    model = {**settings("tiny_nt"), "strands": "both", "long_sequences": "window",
+             "window_bases": 96}
+    path = str(tiny_models["tiny_nt"])
+    sequences = _sequences(task, "test")[:8]
+    extract(load_embedder("tiny_nt", model, path), sequences, tmp_path / "emb", token_layers=[2])
+    stored = load_features(tmp_path / "emb", representation, 2)
+    probe = {**PROBE, "finetune": "lora"}
+    embedder = load_model("tiny_nt", model, path, probe, 0, "cpu")
+    x = encode(embedder, sequences)
+    assert x.reverse is not None and len(x.forward[0].windows) == 3  # 200 bases in 96s
+    tuned = FineTuned(embedder, torch.nn.Identity(), representation, stored.shape[1]).eval()
+    with torch.no_grad():
+        states = tuned(x.read(np.arange(8))).numpy()
+    expected = np.asarray(stored[np.arange(8)], np.float32)
+    np.testing.assert_allclose(states, expected, rtol=2e-3, atol=2e-3)
+    tuned.train()
+    tuned(x.read(np.arange(8))).square().mean().backward()
+    grads = [p.grad for n, p in tuned.backbone.named_parameters() if "lora_A" in n]
+    assert grads and all(g is not None and g.abs().sum() == 0 for g in grads)  # B starts at 0
+    grads = [p.grad for n, p in tuned.backbone.named_parameters() if "lora_B" in n]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)

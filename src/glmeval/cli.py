@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     preflight_parser.add_argument("config")
     preflight_parser.add_argument("--schema", help=SCHEMA_HELP)
     preflight_parser.add_argument(
-        "--gpu-memory-gb", type=float, help="the GPUs' memory: flag models whose weights fill it"
+        "--gpu-memory-gb",
+        type=float,
+        help="the GPUs' memory: flag models whose weights fill it, fine-tuning jobs it cannot hold",
     )
     zenodo_parser = commands.add_parser("zenodo", help="list a Zenodo record's files")
     zenodo_parser.add_argument("record")

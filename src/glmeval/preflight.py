@@ -32,7 +32,7 @@ from glmeval.models import SOURCE_RECORD, hub_files, hub_network_errors
 from glmeval.models.families import family_of
 from glmeval.models.lock import entry_key, read_lock, unpinned_models
 from glmeval.paths import DOWNLOADS, MODEL_SNAPSHOT
-from glmeval.plan import finetuned, model_settings, probe_jobs, token_layers
+from glmeval.plan import finetuned, model_settings, probe_jobs, probe_settings, token_layers
 from glmeval.storage import GB, STORED_BYTES, token_shape
 
 #: Bytes per weight on the GPU by precision.
@@ -74,7 +74,41 @@ def preflight(
     _embeddings(config, root, result)
     _disk(root, result)
     _runtime(config, root, result, profile, gpu_memory_gb)
+    if gpu_memory_gb:
+        finetuning_memory(config, result, gpu_memory_gb)
     return result
+
+
+def finetuning_memory(config: dict, result: Preflight, gpu_memory_gb: float) -> None:
+    """Fine-tuning jobs whose estimated GPU memory (`glmeval.cost.finetune_gpu_bytes`) would
+    not fit the GPU at their batch size."""
+    from glmeval.cost import CostModel
+    from glmeval.run_plan import RunPlan
+
+    model = CostModel(RunPlan(config))
+    largest: dict[tuple[str, str], tuple[float, str]] = {}
+    for group in model.plan.probe_groups:
+        if finetuned(config, group.probe):
+            needed = model.finetune_group(group)[-1]
+            key = (group.probe, group.model)
+            largest[key] = max(largest.get(key, (0.0, "")), (needed, group.task))
+    for (probe, name), (needed, task) in sorted(largest.items()):
+        if needed > 0.9 * gpu_memory_gb * 1e9:
+            settings = probe_settings(config, probe, name)
+            fixes = (
+                []
+                if settings.get("gradient_checkpointing")
+                else ["set its gradient_checkpointing: true"]
+            )
+            fixes += [] if settings["finetune"] == "lora" else ["use finetune: lora"]
+            fixes += ["lower its batch_size", "request larger GPUs"]
+            result.problems.append(
+                f"probes.{probe}: fine-tuning models.{name} (on {task}) needs about "
+                f"{_gb(needed)} of GPU memory at its batch size (weights, gradients, Adam's "
+                f"states, activations), more than 90% of a {gpu_memory_gb:g} GB GPU: "
+                + ", ".join(fixes[:-1])
+                + f" or {fixes[-1]}."
+            )
 
 
 def hub_models(config: dict) -> list[str]:

@@ -103,9 +103,10 @@ def _to(xb, device: torch.device):
 
 
 def _chunks(xb, yb: torch.Tensor, size: int | None):
-    """(x, y) parts of a batch of at most `size` rows (and at least two), near-equal in size."""
+    """(x, y) parts of a batch, near-equal in size: at most `size` rows each, as long as each
+    keeps two (BatchNorm trains on no fewer)."""
     n = len(yb)
-    count = 1 if not size or size >= n else -(-n // max(2, size))
+    count = 1 if not size or size >= n else min(-(-n // size), n // 2)
     bounds = np.linspace(0, n, count + 1).round().astype(int)
     for start, end in itertools.pairwise(bounds):
         part = slice(int(start), int(end))

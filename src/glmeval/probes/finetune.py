@@ -38,6 +38,7 @@ from glmeval.models.families import ModelError, family_of
 from glmeval.nn.train import TrainConfig, fit, predict, trained_state
 from glmeval.probes.inputs import ProbeInputError
 from glmeval.probes.run import (
+    CHECKPOINT,
     Labels,
     Run,
     build_probe,
@@ -83,8 +84,8 @@ class Sequences:
         return len(self.forward)
 
     def __getitem__(self, rows: np.ndarray) -> Sequences:
-        reverse = self.reverse and [self.reverse[i] for i in rows]
-        return Sequences([self.forward[i] for i in rows], reverse)
+        batch = self.read(rows)
+        return Sequences(batch.forward, batch.reverse)
 
     def read(self, rows: np.ndarray) -> SequenceBatch:
         return SequenceBatch(
@@ -129,7 +130,7 @@ class FineTuned(nn.Module):
         else:
             pooled = pool(states, content_mask(batch.forward, mask), embedder.has_cls)
             x = pooled[:, 0, 0 if self.representation == "cls" else 1]
-        return self.head(x.to(next(self.head.parameters()).device))
+        return self.head(x)
 
 
 def lora_targets(name: str, model: dict, probe: dict, backbone: nn.Module) -> list[str]:
@@ -297,7 +298,7 @@ def finetune_run(
     fraction_splits: tuple[str, ...] = ("train", "valid"),
 ) -> None:
     """Fine-tune one run and write its artifacts into `run.out_dir`. A killed run resumes after
-    its last complete epoch (`checkpoint.pt`); out of memory, it halves its micro-batch (the
+    its last complete epoch (`CHECKPOINT`); out of memory, it halves its micro-batch (the
     batch size, over which gradients accumulate, stays) and resumes there."""
     out_dir = Path(run.out_dir)
     x, y = training_rows(
@@ -307,7 +308,7 @@ def finetune_run(
     n_tokens = max(s.longest for s in sequences.values())
     config = TrainConfig(**{k: probe[k] for k in TrainConfig.__dataclass_fields__})
     micro = config.batch_size
-    checkpoint = out_dir / "checkpoint.pt"
+    checkpoint = out_dir / CHECKPOINT
     torch_device = torch.device(device)
     while True:
         embedder = load_model(name, model, model_path, probe, run.seed, device)

@@ -342,6 +342,8 @@ def run_probe(
 
 #: A run's files, written in this order: `metrics.json` last, so its presence means complete.
 RUN_FILES = ("model.pt", "predictions.parquet", "metrics.json")
+#: A fine-tuning run's training state after its last complete epoch, until it is complete.
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -436,7 +438,7 @@ def start_attempt(record: Path, fingerprint: str, runs: list[Run]) -> set[Run]:
     done = {r for r in runs if resuming and (Path(r.out_dir) / RUN_FILES[-1]).exists()}
     if not resuming:
         for run in runs:
-            for name in RUN_FILES:
+            for name in (*RUN_FILES, CHECKPOINT):
                 (Path(run.out_dir) / name).unlink(missing_ok=True)
         write_json({"fingerprint": fingerprint}, attempt)
     if done:
