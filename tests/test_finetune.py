@@ -351,3 +351,40 @@ def test_the_model_reads_sequences_as_extraction_does(tiny_models, task, tmp_pat
     assert grads and all(g is not None and g.abs().sum() == 0 for g in grads)  # B starts at 0
     grads = [p.grad for n, p in tuned.backbone.named_parameters() if "lora_B" in n]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_a_killed_job_resumes_its_run_after_the_last_complete_epoch(
+    tiny_models, task, tmp_path, monkeypatch
+):
+    from glmeval.nn import train as train_module
+
+    probe = {**PROBE, "type": "rep_mlp", "finetune": "full", "max_epochs": 3, "patience": 5}
+    path, model = str(tiny_models["tiny_nt"]), settings("tiny_nt")
+
+    def job(name):
+        run = Run(2, 1.0, 0, str(tmp_path / name / "run"))
+        run_finetune_group(task, "tiny_nt", model, path, probe, "mean", [run],
+                           tmp_path / name / "runs.json", {"task": "toy"})
+        return tmp_path / name / "run"
+
+    whole = job("whole")
+    validations, real = [], train_module.predict
+
+    def killed_in_epoch_two(*args, **kwargs):
+        validations.append(1)
+        if len(validations) == 2:  # epoch 2's validation pass: the job is killed there
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "predict", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        job("killed")
+    run = tmp_path / "killed" / "run"
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert not (run / "metrics.json").exists()
+    monkeypatch.undo()
+    assert job("killed") == run  # the rerun resumes after epoch 1
+    assert read_json(run / "metrics.json")["history"] == read_json(whole / "metrics.json")["history"]
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "predictions.parquet"),
+                                  pd.read_parquet(whole / "predictions.parquet"))
+    assert not (run / "checkpoint.pt").exists()

@@ -383,6 +383,14 @@ class CostModel:
             LOAD_SECONDS + weights * MEMORY_BYTES / 1e6 / READ_MB_PER_S
         )
         seconds += flops / (GPU_FLOPS if gpu else CPU_FLOPS)
+        # the head: as a frozen probe's training on the model's states
+        keys = {k: v for k, v in probe.items() if k not in ("description", "models", "lora")}
+        head_shape, n_out = self._input_shape(group), self._n_out(group.task)
+        head, _ = probe_flops(json.dumps(keys, sort_keys=True), head_shape, n_out)
+        for run in group.runs:
+            rows = 3 * splits["train"] * run.train_fraction + splits["valid"]
+            head_flops = probe["max_epochs"] * rows * head + splits["test"] * head
+            seconds += head_flops / (GPU_PROBE_FLOPS if gpu else CPU_PROBE_FLOPS)
         saved = weights * (LORA_SHARE if probe["finetune"] == "lora" else 1) * MEMORY_BYTES
         written = len(group.runs) * (saved + splits["test"] * self._n_out(group.task) * 16)
         copies = 3 if probe["finetune"] == "lora" else 6
