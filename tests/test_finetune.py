@@ -236,6 +236,10 @@ def test_fine_tuning_refuses_features_kmer_random_init_and_families_without_targ
     config["probes"]["bad"]["model_overrides"] = {"ntv3": {"lora": {"target_modules": ["fc1"]}}}
     errors, _ = config_errors(config)
     assert not any("target_modules" in e for e in errors)
+    config["models"]["tiny_nt"]["precision"] = "fp16"
+    config["probes"]["bad"]["models"].append("tiny_nt")
+    errors, _ = config_errors(config)
+    assert any("'tiny_nt' runs in fp16, whose gradients need loss scaling" in e for e in errors)
 
 
 def test_a_fine_tuned_run_is_neither_transferred_nor_explained():

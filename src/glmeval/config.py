@@ -305,6 +305,11 @@ def _finetune_model_error(config: dict, where: str, probe_name: str, model_name:
             "fine-tune (one-hot, k-mer, features and supervised models are not trained here): "
             f"{fix}, or drop the probe from the task"
         )
+    if model_settings(config, model_name).get("precision") == "fp16":
+        return (
+            f"{where}: model {model_name!r} runs in fp16, whose gradients need loss scaling "
+            f"that fine-tuning does not do: set models.{model_name}.precision: bf16 (or fp32)"
+        )
     lora = probe_settings(config, probe_name, model_name).get("lora", {})
     if config["probes"][probe_name]["finetune"] == "lora" and not (
         lora.get("target_modules") or family.lora_targets
