@@ -285,6 +285,12 @@ def test_the_workflow_fine_tunes_and_ranks_it_beside_the_frozen_probes(workflow_
     assert set(own.kind) == {"language model", "LoRA-CNN"}  # two entries of one model
     assert set(own[own.kind == "LoRA-CNN"].probe) == {"lora_cnn"}
     assert own.groupby("metric").size().eq(2).all()
+    # the figures: its own entry (and probe label), never the frozen model's best
+    lollipop = pd.read_csv(workflow_run / "results/figures/motif_activity_models.csv")
+    mistral = lollipop[lollipop.model == "tiny_mistral"].set_index("probe")
+    assert mistral.loc["lora_cnn", "group"] == "fine-tuned"
+    assert mistral.loc["lora_cnn", "label"].endswith("LoRA-CNN")
+    assert (mistral.drop(index="lora_cnn")["group"] == "language model").all()
 
 
 def test_lora_adapts_gpn_convolutions_named_by_their_parent(tiny_models):

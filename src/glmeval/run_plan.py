@@ -238,7 +238,10 @@ class RunPlan:
                 }
                 for name, model in config["models"].items()
             },
-            "probes": {name: {"type": p["type"]} for name, p in config["probes"].items()},
+            "probes": {
+                name: {k: p[k] for k in ("type", "finetune") if k in p}
+                for name, p in config["probes"].items()
+            },
             "overlaps": self.training_overlaps,
         }
 

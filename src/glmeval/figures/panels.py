@@ -117,12 +117,19 @@ def models(results: Results, spec: dict, labels: Labels, metric: str):
     grouped by kind (its marker), each model in its own colour as in every other figure."""
     rows = last_layer(full_data(headline_targets(_select(results.summary, spec, metric))))
     onehot = rows["model"].map(labels.group) == "one-hot"
+    tuned = rows["probe"].isin(list(labels.tuned))  # fine-tuned: an entry per kind
     entries = pd.concat(
-        [best_rows(rows[~onehot], ["model"]), best_rows(rows[onehot], ["model", "probe"])]
+        [
+            best_rows(rows[~onehot & ~tuned], ["model"]),
+            best_rows(rows[onehot | tuned], ["model", "probe"]),
+        ]
     )
     several = entries["model"].duplicated(keep=False)
     entries = entries.assign(
-        group=entries["model"].map(labels.group),
+        group=[
+            "fine-tuned" if p in labels.tuned else labels.group(m)
+            for m, p in zip(entries["model"], entries["probe"])
+        ],
         label=[
             f"{labels.model(m)} {labels.probe(p, r)}" if many else labels.model(m)
             for m, p, r, many in zip(
@@ -335,8 +342,10 @@ def _stars(p: float) -> str:
 
 
 def replicates(results: Results, spec: dict, labels: Labels, metric: str):
-    """Fig. 4: the replicate runs of each representation's best probe, with the test stars."""
+    """Fig. 4: the replicate runs of each representation's best probe (frozen), with the test
+    stars."""
     summary = last_layer(full_data(headline_targets(_select(results.summary, spec, metric))))
+    summary = summary[~summary["probe"].isin(list(labels.tuned))]
     best = best_rows(summary, ["model"])
     runs = headline_targets(_select(results.metrics, spec, metric)).rename(
         columns={"value": "run_value"}
@@ -374,8 +383,10 @@ def replicates(results: Results, spec: dict, labels: Labels, metric: str):
 
 
 def fractions(results: Results, spec: dict, labels: Labels, metric: str):
-    """Downsampling: the metric against the fraction of training data, mean ± s.e.m."""
+    """Downsampling: the metric against the fraction of training data, mean ± s.e.m. (each
+    representation's best frozen probe)."""
     rows = headline_targets(_select(results.summary, spec, metric))
+    rows = rows[~rows["probe"].isin(list(labels.tuned))]
     best = best_rows(last_layer(full_data(rows)), ["model"])
     keys = ["task", "target", "metric"] + SETUP_KEYS
     curves = rows.merge(best[keys], on=keys)

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from glmeval.cards import MARK, NOT_FROZEN, representation_kind
+from glmeval.cards import MARK, NOT_FROZEN, finetune_kind, representation_kind
 from glmeval.figures.plan import METRIC_LABELS
 from glmeval.io import atomic_path
 from glmeval.vocabulary import strand_view
@@ -39,6 +39,7 @@ GROUP_MARKERS = {
     "supervised": "^",
     "one-hot": "s",
     "k-mer": "D",
+    "fine-tuned": "P",  # a language model trained under a probe's head (docs/finetuning.md)
 }
 PROBE_TYPE_LABELS = {
     "ridge": "Ridge",
@@ -63,6 +64,8 @@ class Labels:
     models: Mapping[str, str] = field(default_factory=dict)  # name -> label
     groups: Mapping[str, str] = field(default_factory=dict)  # name -> GROUP_MARKERS key
     probe_types: Mapping[str, str] = field(default_factory=dict)  # probe name -> type
+    #: fine-tuning probes -> their kind (LoRA-CNN, ...), their label in every figure
+    tuned: Mapping[str, str] = field(default_factory=dict)
     order: tuple[str, ...] = ()  # models in configuration order (stable colours)
     #: {task or variants: {model: why it is not zero-shot / frozen-only there}}
     overlaps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -75,6 +78,9 @@ class Labels:
             models={n: m.get("label", n) for n, m in models.items()},
             groups={n: representation_kind(m) for n, m in models.items()},
             probe_types={n: p["type"] for n, p in config.get("probes", {}).items()},
+            tuned={
+                n: finetune_kind(p) for n, p in config.get("probes", {}).items() if "finetune" in p
+            },
             order=tuple(models),
             overlaps=config.get("overlaps", {}),
         )
@@ -112,7 +118,9 @@ class Labels:
 
     def probe(self, probe: str, representation: str) -> str:
         """The paper's probe names: Mean-Ridge, CLS-MLP, CNN; one strand's: Mean-Ridge
-        (forward)."""
+        (forward); a fine-tuning probe's kind: LoRA-CNN."""
+        if probe in self.tuned:
+            return self.tuned[probe]
         kind = PROBE_TYPE_LABELS.get(self.probe_types.get(probe, probe), probe)
         base, strand = strand_view(representation)
         rep = REPRESENTATION_LABELS.get(base, base)
