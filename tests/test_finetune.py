@@ -209,6 +209,8 @@ LORA = {"type": "rep_cnn", "finetune": "lora", "max_epochs": 2}
         ({"type": "rep_mlp", "gradient_checkpointing": True},
          "probes.bad.gradient_checkpointing applies only to fine-tuning probes"),
         ({**LORA, "finetune": "qlora"}, "probes.bad.finetune"),
+        ({**LORA, "models": ["tiny_nt"], "layers": [1]},
+         "probes.bad.layers: a fine-tuning probe trains under the model's last layer"),
     ],
 )
 def test_what_cannot_be_fine_tuned_is_a_configuration_error(probe, message):

@@ -252,6 +252,11 @@ def _finetune_errors(config: dict) -> list[str]:
             )
         if "lora" in probe and kind != "lora":
             errors.append(f"probes.{name}.lora applies only to finetune: lora; drop it")
+        if kind and isinstance(probe.get("layers"), list):
+            errors.append(
+                f"probes.{name}.layers: a fine-tuning probe trains under the model's last "
+                "layer; drop layers (or give last)"
+            )
         if kind and probe["type"] not in FINETUNE_HEADS:
             errors.append(
                 f"probes.{name}.type: a fine-tuned model's head is a network on one sequence, "
