@@ -372,8 +372,8 @@ class CostModel:
             return None, BASE_MEM_MB, 0.0, 0.0
         probe = plan.probe_settings(self.config, group.probe, group.model)
         weights = parameters(self.config, group.model)
-        n_layers = plan.model_settings(self.config, group.model).get("n_layers", 0)
-        views = 1 + (plan.model_settings(self.config, group.model).get("strands") == "both")
+        settings = plan.model_settings(self.config, group.model)
+        n_layers, views = settings.get("n_layers", 0), 1 + (settings.get("strands") == "both")
         flops = sum(
             finetune_flops(probe, weights, splits, shape[0] * views, run.train_fraction)
             for run in group.runs

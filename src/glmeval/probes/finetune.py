@@ -17,8 +17,6 @@ GPU, precision (autocast). The head reads the last layer's states: their mean ov
 
 from __future__ import annotations
 
-import hashlib
-import json
 import resource
 import sys
 import time
@@ -43,6 +41,7 @@ from glmeval.probes.run import (
     Run,
     build_probe,
     finish_attempt,
+    job_fingerprint,
     load_labels,
     loss_name,
     start_attempt,
@@ -286,9 +285,7 @@ def peak_memory(device: torch.device) -> dict:
 def finetune_run(
     labels: Labels,
     sequences: dict[str, Sequences],
-    name: str,
-    model: dict,
-    model_path: str | None,
+    embedder: Embedder,
     probe: dict,
     representation: str,
     run: Run,
@@ -297,9 +294,10 @@ def finetune_run(
     fraction_sampling: str = "per_seed",
     fraction_splits: tuple[str, ...] = ("train", "valid"),
 ) -> None:
-    """Fine-tune one run and write its artifacts into `run.out_dir`. A killed run resumes after
-    its last complete epoch (`CHECKPOINT`); out of memory, it halves its micro-batch (the
-    batch size, over which gradients accumulate, stays) and resumes there."""
+    """Fine-tune one run of `embedder` (as `load_model` prepared it for the run's seed) and
+    write its artifacts into `run.out_dir`. A killed run resumes after its last complete epoch
+    (`CHECKPOINT`); out of memory, it halves its micro-batch (the batch size, over which
+    gradients accumulate, stays) and resumes there."""
     out_dir = Path(run.out_dir)
     x, y = training_rows(
         labels, sequences, run.train_fraction, run.seed, fraction_sampling, fraction_splits
@@ -310,13 +308,12 @@ def finetune_run(
     micro = config.batch_size
     checkpoint = out_dir / CHECKPOINT
     torch_device = torch.device(device)
+    finetuned = build(embedder, probe, representation, n_tokens, len(task["targets"]), run.seed)
+    if torch_device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(torch_device)
     while True:
-        embedder = load_model(name, model, model_path, probe, run.seed, device)
-        finetuned = build(embedder, probe, representation, n_tokens, len(task["targets"]), run.seed)
-        if torch_device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(torch_device)
         timings: list[float] = []
-        try:
+        try:  # the checkpoint (epoch 0 before the first) restores what a failed try trained
             history = fit(
                 finetuned,
                 loss_name(task, probe),
@@ -333,10 +330,11 @@ def finetune_run(
         except torch.OutOfMemoryError:
             if micro <= 2:
                 raise torch.OutOfMemoryError(
-                    f"model {name!r}: out of GPU memory with micro-batches of 2 sequences; set "
-                    "the probe's gradient_checkpointing: true, use LoRA, or a larger GPU."
+                    f"model {embedder.name!r}: out of GPU memory with micro-batches of 2 "
+                    "sequences; set the probe's gradient_checkpointing: true, use LoRA, or a "
+                    "larger GPU."
                 ) from None
-            del finetuned, embedder
+            finetuned.zero_grad(set_to_none=True)
             torch.cuda.empty_cache()
             micro //= 2
             print(f"out of memory: retrying with micro-batches of {micro}", file=sys.stderr)
@@ -406,24 +404,23 @@ def run_finetune_group(
         "fraction_sampling": fraction_sampling,
         "fraction_splits": list(fraction_splits),
     }
-    text = json.dumps({"settings": settings, "snapshot": snapshot}, sort_keys=True, default=str)
-    fingerprint = hashlib.sha256(text.encode()).hexdigest()
-    done = start_attempt(record, fingerprint, runs)
-    embedder = load_embedder(name, model, model_path)  # its tokenizer, windows and strands
-    sequences = {s: encode(embedder, labels.frames[s]["sequence"].tolist()) for s in SPLITS}
-    del embedder
+    digest = job_fingerprint(settings, snapshot=snapshot)
+    done = start_attempt(record, digest, runs)
+    sequences = None  # tokenized once, by the first run's model
     layer = runs[0].layer
     keys = {**context, "layer": layer, "representation": representation}
     for count, run in enumerate(runs, 1):
         if run in done:
             continue
         started = time.perf_counter()
+        embedder = load_model(name, model, model_path, probe, run.seed, device)
+        if sequences is None:
+            frames = labels.frames
+            sequences = {s: encode(embedder, frames[s]["sequence"].tolist()) for s in SPLITS}
         finetune_run(
             labels,
             sequences,
-            name,
-            model,
-            model_path,
+            embedder,
             probe,
             representation,
             run,
@@ -439,4 +436,4 @@ def run_finetune_group(
         )
     # what the runs were computed with, as a probe job's record names its embeddings' model
     made = {"model": name, "snapshot": snapshot, "device": device_name(device)}
-    finish_attempt(record, fingerprint, runs, {"embeddings": made})
+    finish_attempt(record, digest, runs, {"embeddings": made})

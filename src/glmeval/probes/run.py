@@ -363,7 +363,13 @@ def _fingerprint(settings: dict, embedding_dirs: dict[str, str | Path]) -> str:
         for directory in embedding_dirs.values()
         for path in Path(directory).rglob("meta.json")
     )
-    text = json.dumps({"settings": settings, "embeddings": records}, sort_keys=True, default=str)
+    return job_fingerprint(settings, embeddings=records)
+
+
+def job_fingerprint(settings: dict, **inputs) -> str:
+    """A job's settings and what its runs read (`inputs`), hashed: what `start_attempt`
+    compares an unfinished attempt by."""
+    text = json.dumps({"settings": settings, **inputs}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
